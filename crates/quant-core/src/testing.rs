@@ -1,0 +1,1 @@
+//! Property-test kit for block formats (feature `proptest`).
