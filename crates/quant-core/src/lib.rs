@@ -28,6 +28,7 @@ mod error;
 pub mod float;
 mod format;
 pub mod formats;
+pub mod sample;
 #[cfg(feature = "proptest")]
 pub mod testing;
 

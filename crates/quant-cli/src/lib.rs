@@ -1,0 +1,4 @@
+//! Library side of the `quant` command-line tool: every subcommand's work as a function that
+//! writes to any `io::Write`, so tests can check the output.
+
+pub mod report;
