@@ -42,7 +42,7 @@ fetch_sotu() {
     check "$tgz" 1b2afb4e3853af422a232a678bd57ef30a57b4e0af5cc9a396f7c8d2f1532afd
     if [ ! -d sotu ]; then
         mkdir -p sotu
-        tar -xzf "$tgz" -C sotu --strip-components=4 --wildcards 'package/sotu/data/*.txt'
+        tar -xzf "$tgz" -C sotu --strip-components=3 --wildcards 'package/sotu/data/*.txt'
     fi
     echo "data/sotu/ ($(ls sotu | wc -l) texts)"
 }

@@ -330,6 +330,10 @@ macro_rules! with_block_type {
                 type $B = $crate::formats::BlockNvfp4;
                 $body
             }
+            #[allow(unreachable_patterns)]
+            _ => {
+                unreachable!("with_block_type!: a format added to quant-core but not to this macro")
+            }
         }
     }};
 }

@@ -28,7 +28,9 @@ mod error;
 pub mod float;
 mod format;
 pub mod formats;
+pub mod outlier;
 pub mod sample;
+pub mod stats;
 #[cfg(feature = "proptest")]
 pub mod testing;
 
