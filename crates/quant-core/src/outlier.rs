@@ -565,7 +565,7 @@ pub fn select_outliers(
                 OutlierPolicy::SigmaBlock { block_len, .. } => *block_len,
                 _ => n_cols,
             };
-            if block == 0 || n_cols % block != 0 || !(*k > 0.0) {
+            if block == 0 || !n_cols.is_multiple_of(block) || k.is_nan() || *k <= 0.0 {
                 return Err(OutlierError::Policy(
                     "sigma policy needs k > 0 and a block length dividing the row",
                 ));
@@ -624,7 +624,7 @@ fn error_driven(
         return Ok(Vec::new());
     }
     let bl = format.block_len();
-    if n_cols % bl != 0 {
+    if !n_cols.is_multiple_of(bl) {
         return Err(FormatError::RaggedLength {
             len: n_cols,
             block_len: bl,
@@ -751,7 +751,7 @@ pub fn quantize_with_outliers(
         pos.iter().map(|&(r, c)| (r, c, w[r * n_cols + c])),
     )?;
     let bl = format.block_len();
-    if n_cols % bl != 0 {
+    if !n_cols.is_multiple_of(bl) {
         return Err(FormatError::RaggedLength {
             len: n_cols,
             block_len: bl,

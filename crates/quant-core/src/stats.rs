@@ -76,11 +76,9 @@ pub fn tensor_stats(w: &[f32], n_rows: usize, n_cols: usize) -> TensorStats {
         mean,
         std,
         max_abs: w.get(imax).map_or(0.0, |v| v.abs()),
-        max_abs_pos: if n_cols == 0 {
-            (0, 0)
-        } else {
-            (imax / n_cols, imax % n_cols)
-        },
+        max_abs_pos: imax
+            .checked_div(n_cols)
+            .map_or((0, 0), |r| (r, imax % n_cols)),
         max_over_sigma: if std > 0.0 { max_dev / std } else { 0.0 },
         excess_kurtosis: if var > 0.0 {
             m4 / n / (var * var) - 3.0
@@ -111,7 +109,10 @@ pub struct SuperWeightCandidate {
     pub score: f64,
 }
 
-fn row_col_stats(w: &[f32], n_rows: usize, n_cols: usize) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+/// Mean and standard deviation.
+type MeanStd = (f64, f64);
+
+fn row_col_stats(w: &[f32], n_rows: usize, n_cols: usize) -> (Vec<MeanStd>, Vec<MeanStd>) {
     let mut rows = Vec::with_capacity(n_rows);
     let mut csum = vec![0.0f64; n_cols];
     let mut csq = vec![0.0f64; n_cols];
@@ -198,7 +199,7 @@ pub fn super_weight_candidates_with_activations(
 ) -> Vec<SuperWeightCandidate> {
     assert_eq!(w.len(), n_rows * n_cols, "matrix size");
     assert!(
-        n_cols > 0 && x.len() % n_cols == 0,
+        n_cols > 0 && x.len().is_multiple_of(n_cols),
         "activations must be whole rows"
     );
     let (rs, cs) = row_col_stats(w, n_rows, n_cols);

@@ -275,14 +275,14 @@ impl<'a> Gguf<'a> {
                     name: name.clone(),
                     type_id,
                 })?;
-            if dims[0] % format.block_len() as u64 != 0 {
+            if !dims[0].is_multiple_of(format.block_len() as u64) {
                 return Err(GgufError::RaggedRows {
                     name,
                     row_len: dims[0],
                     format,
                 });
             }
-            if offset % alignment != 0 {
+            if !offset.is_multiple_of(alignment) {
                 return Err(GgufError::MisalignedTensor {
                     name,
                     offset,

@@ -120,7 +120,7 @@ impl<'a> GgufWriter<'a> {
                 dims,
             });
         }
-        if dims[0] % format.block_len() as u64 != 0 {
+        if !dims[0].is_multiple_of(format.block_len() as u64) {
             return Err(GgufError::RaggedRows {
                 name: name.to_owned(),
                 row_len: dims[0],
