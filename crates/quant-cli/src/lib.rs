@@ -1,4 +1,5 @@
 //! Library side of the `quant` command-line tool: every subcommand's work as a function that
 //! writes to any `io::Write`, so tests can check the output.
 
+pub mod outliers;
 pub mod report;

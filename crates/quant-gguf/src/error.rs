@@ -142,6 +142,9 @@ pub enum GgufError {
         /// Bytes given.
         actual: u64,
     },
+    /// An invalid safetensors file (message of the `safetensors` crate).
+    #[error("safetensors: {0}")]
+    Safetensors(String),
     /// An error from quant-core (dequantization).
     #[error(transparent)]
     Format(#[from] quant_core::Error),

@@ -1,6 +1,7 @@
 //! # quant-gguf
 //!
-//! Read and write GGUF files (v2 and v3), the model format of ggml and llama.cpp.
+//! Read and write GGUF files (v2 and v3), the model format of ggml and llama.cpp, and read
+//! safetensors files (F32/F16/BF16).
 //!
 //! * [`Gguf::parse`] validates a whole file held in memory (or memory-mapped with [`GgufFile`]):
 //!   every size, count, offset and string length is untrusted and checked against the file length
@@ -14,6 +15,7 @@
 mod error;
 mod file;
 mod reader;
+mod safetensors;
 mod value;
 mod writer;
 
@@ -22,5 +24,6 @@ pub use file::GgufFile;
 pub use reader::{
     ALIGNMENT_KEY, DEFAULT_ALIGNMENT, Gguf, MAGIC, MAX_DIMS, MAX_NESTING, TensorInfo,
 };
+pub use safetensors::{SafeTensorInfo, SafetensorsFile};
 pub use value::{Value, ValueType};
 pub use writer::GgufWriter;
