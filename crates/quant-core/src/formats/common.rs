@@ -226,7 +226,17 @@ pub(crate) fn make_qkx2_quants(
     nstep: i32,
     use_mad: bool,
 ) -> (f32, f32) {
-    make_qkx_quants_impl(nmax, x, Some(weights), l, rmin, rdelta, nstep, use_mad, false)
+    make_qkx_quants_impl(
+        nmax,
+        x,
+        Some(weights),
+        l,
+        rmin,
+        rdelta,
+        nstep,
+        use_mad,
+        false,
+    )
 }
 
 /// ggml's `make_qkx3_quants`: as [`make_qkx2_quants`] but the weights default to `x²` when `None`
@@ -472,6 +482,20 @@ pub(crate) fn pack_scale_min_k4(ls: &[u8; 8], lm: &[u8; 8]) -> [u8; 12] {
     s
 }
 
+/// Pack 256 two-bit quants as q2_K / q3_K store them: byte `32h + l` of the result holds
+/// `L[128h + l + 32k]` in bits `2k .. 2k + 2` (`h < 2`, `l < 32`, `k < 4`).
+#[inline]
+pub(crate) fn pack_2bit(l: &[u8; 256]) -> [u8; 64] {
+    let mut qs = [0u8; 64];
+    for h in 0..2 {
+        for i in 0..32 {
+            let j = 128 * h + i;
+            qs[32 * h + i] = l[j] | (l[j + 32] << 2) | (l[j + 64] << 4) | (l[j + 96] << 6);
+        }
+    }
+    qs
+}
+
 /// ggml's `best_index_int8`: index of the entry of the sorted table `val` nearest to `x` (ties
 /// go to the upper entry), by bisection, with ggml's float comparisons.
 #[inline(always)]
@@ -706,7 +730,11 @@ mod tests {
             }
             let packed = pack_scale_min_k4(&ls, &lm);
             for j in 0..8 {
-                assert_eq!(get_scale_min_k4(j, &packed), (ls[j], lm[j]), "seed {seed} j {j}");
+                assert_eq!(
+                    get_scale_min_k4(j, &packed),
+                    (ls[j], lm[j]),
+                    "seed {seed} j {j}"
+                );
             }
         }
     }
