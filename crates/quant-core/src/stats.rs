@@ -186,7 +186,7 @@ pub fn super_weight_candidates(
 
 /// Activation-based detection: given `n_samples` activation rows `x` (each `n_cols` values, the
 /// input of this matrix), rank weights by their largest contribution spike
-/// `max_s |x_sj·w_ij| / rms_j'(x_sj'·w_ij')` (how much one product dominates its output).
+/// `max_s |x_sj·w_ij| / rms_{j'≠j}(x_sj'·w_ij')` (how much one product dominates its output).
 ///
 /// # Panics
 /// If `w.len() != n_rows * n_cols` or `x.len()` is not a multiple of `n_cols`.
@@ -212,12 +212,18 @@ pub fn super_weight_candidates_with_activations(
                 .zip(xs)
                 .map(|(&a, &b)| (f64::from(a) * f64::from(b)).powi(2))
                 .sum();
-            let rms = (sq / n_cols as f64).sqrt();
-            if rms == 0.0 {
-                continue;
-            }
             for (j, (&a, &b)) in wr.iter().zip(xs).enumerate() {
-                let ratio = (f64::from(a) * f64::from(b)).abs() / rms;
+                let p = (f64::from(a) * f64::from(b)).abs();
+                // RMS of the row's other products: a lone spike stands out against it however large
+                // it is (against the full RMS its ratio would saturate at sqrt(n_cols)).
+                let rest = ((sq - p * p).max(0.0) / (n_cols.max(2) - 1) as f64).sqrt();
+                let ratio = if rest > 0.0 {
+                    p / rest
+                } else if p > 0.0 {
+                    f64::INFINITY
+                } else {
+                    0.0
+                };
                 if ratio > best[r].0 {
                     best[r] = (ratio, j);
                 }

@@ -410,8 +410,10 @@ fn stats_and_super_weights_on_real_rows() {
     let s = quant_core::stats::tensor_stats(&w, rows, cols);
     assert_eq!(s.max_abs_pos, (3, 856));
     assert!(
-        s.max_over_sigma > 100.0,
-        "the MiniLM outlier is ~175σ: {}",
+        // 175σ over the whole tensor; on these 8 rows (12k values) the outlier itself inflates σ
+        // and the ratio is about 95σ. 50σ still fails for any distribution without such a weight.
+        s.max_over_sigma > 50.0,
+        "the MiniLM outlier stands out: {}σ",
         s.max_over_sigma
     );
     assert!(s.excess_kurtosis > 10.0);
