@@ -64,15 +64,18 @@ impl TensorInfo {
 ///
 /// let mut w = GgufWriter::new();
 /// w.set_metadata("general.name", Value::String("demo".into()));
-/// let q = quant_core::quantize(Format::Q8_0, &[0.5; 64], None)?;
-/// w.add_tensor("w", vec![64], Format::Q8_0, q)?;
+/// let x: Vec<f32> = (0..64).map(|i| i as f32 - 32.0).collect();
+/// let q = quant_core::quantize(Format::Q8_0, &x, None)?; // d = 32/127 in f16: not exact
+/// w.add_tensor("w", vec![64], Format::Q8_0, q.clone())?;
 /// let mut bytes = Vec::new();
 /// w.write_to(&mut bytes)?;
 ///
 /// let g = Gguf::parse(&bytes)?;
 /// assert_eq!(g.get("general.name").and_then(Value::as_str), Some("demo"));
 /// let t = g.tensor("w").unwrap();
-/// assert_eq!(g.tensor_f32(t)?, vec![0.5; 64]);
+/// assert_eq!(t.format, Format::Q8_0);
+/// assert_eq!(g.tensor_data(t), &q[..]);
+/// assert_eq!(g.tensor_f32(t)?, quant_core::dequantize(Format::Q8_0, &q, 64)?);
 /// # Ok::<(), quant_gguf::GgufError>(())
 /// ```
 #[derive(Clone, Debug)]

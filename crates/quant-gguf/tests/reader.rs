@@ -369,3 +369,23 @@ fn real_model_round_trip() {
         "read → write of the real model is byte-identical"
     );
 }
+
+/// The fuzz target's seed corpus holds a valid file (so fuzzing starts from a parsing input) and
+/// a truncated one.
+#[test]
+fn fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/gguf_parse");
+    let valid = std::fs::read(dir.join("valid.gguf")).unwrap();
+    let g = Gguf::parse(&valid).unwrap();
+    assert_eq!(g.tensors.len(), 2);
+    assert_eq!(
+        g.get("general.architecture").and_then(Value::as_str),
+        Some("llama")
+    );
+    assert_eq!(
+        g.tensor_f32(g.tensor("b").unwrap()).unwrap(),
+        vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    );
+    let truncated = std::fs::read(dir.join("truncated.gguf")).unwrap();
+    assert!(Gguf::parse(&truncated).is_err());
+}
