@@ -1,5 +1,8 @@
 //! Library side of the `quant` command-line tool: every subcommand's work as a function that
 //! writes to any `io::Write`, so tests can check the output.
 
+pub mod inspect;
+pub mod model;
 pub mod outliers;
+pub mod quantize;
 pub mod report;

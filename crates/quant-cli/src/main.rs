@@ -1,8 +1,10 @@
 //! The `quant` command-line tool.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use quant_core::Format;
 
 /// Quantize LLM weights on the CPU and measure what it costs.
 #[derive(Parser)]
@@ -17,14 +19,117 @@ enum Command {
     /// Quantize an embedded sample of real weights (MiniLM) into every format and report
     /// bits/weight and error per format. No download needed.
     Report,
+    /// The tensors of a GGUF or safetensors file: shape, type, bits/weight, size, outlier
+    /// statistics and super-weight candidates.
+    Inspect {
+        /// Model file (.gguf or .safetensors).
+        model: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Skip the outlier statistics (faster on large models).
+        #[arg(long)]
+        no_stats: bool,
+    },
+    /// Convert a GGUF or safetensors model into a GGUF of one format (like `llama-quantize --pure`).
+    Quantize {
+        /// Input model (.gguf or .safetensors).
+        input: PathBuf,
+        /// Output GGUF file.
+        output: PathBuf,
+        /// Target format of quantizable tensors (ggml names: q4_K, q8_0, iq4_nl, …).
+        #[arg(long = "type")]
+        target: Format,
+        /// Per-tensor override `REGEX=type` (repeatable; first match wins).
+        #[arg(long = "keep", value_name = "REGEX=TYPE")]
+        keep: Vec<String>,
+        /// Keep this fraction of each quantized tensor's weights exactly in an outlier table
+        /// (`0.1%` or `0.001`).
+        #[arg(long)]
+        outliers: Option<String>,
+    },
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    let (v, scale) = match s.strip_suffix('%') {
+        Some(p) => (p, 0.01),
+        None => (s, 1.0),
+    };
+    let f: f64 = v
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a fraction: {s:?}"))?;
+    let f = f * scale;
+    if (0.0..=1.0).contains(&f) {
+        Ok(f)
+    } else {
+        Err(format!("fraction out of [0, 1]: {s:?}"))
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Report => quant_cli::report::run(&mut stdout)?,
+        Command::Inspect {
+            model,
+            json,
+            no_stats,
+        } => {
+            let m = quant_cli::model::ModelFile::open(&model)?;
+            let r = quant_cli::inspect::build(&m, !no_stats)?;
+            if json {
+                serde_json::to_writer_pretty(&mut stdout, &r)?;
+                println!();
+            } else {
+                quant_cli::inspect::print(&mut stdout, &r)?;
+            }
+        }
+        Command::Quantize {
+            input,
+            output,
+            target,
+            keep,
+            outliers,
+        } => {
+            let overrides = keep
+                .iter()
+                .map(|k| {
+                    let (re, ty) = k
+                        .rsplit_once('=')
+                        .ok_or_else(|| format!("--keep wants REGEX=type, got {k:?}"))?;
+                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>((
+                        regex::Regex::new(re)?,
+                        ty.parse::<Format>()?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let outliers = outliers.as_deref().map(parse_fraction).transpose()?;
+            let opts = quant_cli::quantize::Options {
+                target,
+                overrides,
+                outliers,
+            };
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let outcomes =
+                quant_cli::quantize::convert(&input, &output, &opts, |done, total, name| {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                    bar.set_message(name.to_owned());
+                })?;
+            bar.finish_and_clear();
+            quant_cli::quantize::print_summary(&mut stdout, &outcomes)?;
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Report => quant_cli::report::run(&mut std::io::stdout().lock()),
-    };
-    match result {
+    match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("quant: {e}");
