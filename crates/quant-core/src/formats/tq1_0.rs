@@ -32,7 +32,8 @@ fn pack_trits<const K: usize>(t: [i32; K], extra_shift: bool) -> u8 {
         // qh bytes hold 4 trits: shift the first one to the most significant trit.
         q = q.wrapping_mul(3);
     }
-    ((u32::from(q) * 256 + (243 - 1)) / 243) as u8
+    // ggml's ceiling division `(q·256 + 242) / 243`; the uint8_t store keeps the low byte.
+    (u32::from(q) * 256).div_ceil(243) as u8
 }
 
 /// The trit `n` (0 = most significant) of a fixed-point byte, as in `dequantize_row_tq1_0`.
@@ -65,11 +66,16 @@ impl BlockFormat for BlockTq1_0 {
                 b.qs[m] = pack_trits(core::array::from_fn::<_, 5, _>(|n| t[m + 32 * n]), false);
             }
             for m in 0..16 {
-                b.qs[32 + m] =
-                    pack_trits(core::array::from_fn::<_, 5, _>(|n| t[160 + m + 16 * n]), false);
+                b.qs[32 + m] = pack_trits(
+                    core::array::from_fn::<_, 5, _>(|n| t[160 + m + 16 * n]),
+                    false,
+                );
             }
             for j in 0..4 {
-                b.qh[j] = pack_trits(core::array::from_fn::<_, 4, _>(|n| t[240 + j + 4 * n]), true);
+                b.qh[j] = pack_trits(
+                    core::array::from_fn::<_, 4, _>(|n| t[240 + j + 4 * n]),
+                    true,
+                );
             }
         }
     }
