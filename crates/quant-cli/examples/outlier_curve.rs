@@ -33,15 +33,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let pts = tensor_points(&t.name, &w, rows, cols, None)?;
         writeln!(
             stdout,
-            "{:<48} {:>5}×{:<5} max/σ {:>6.1}  kurtosis {:>7.1}  >20σ {:>3}  formats {}",
-            t.name,
-            rows,
-            cols,
-            s.max_over_sigma,
-            s.excess_kurtosis,
-            s.above_20_sigma,
-            pts.len() / quant_cli::outliers::FRACTIONS.len()
+            "{:<48} {:>5}×{:<5} max/σ {:>6.1}  kurtosis {:>7.1}  >20σ {:>3}",
+            t.name, rows, cols, s.max_over_sigma, s.excess_kurtosis, s.above_20_sigma,
         )?;
+        if t.name == "encoder.layer.0.output.dense.weight" {
+            writeln!(
+                stdout,
+                "\n{} alone (the tensor with the 175σ outlier):",
+                t.name
+            )?;
+            write_table(&mut stdout, &aggregate(&pts))?;
+            writeln!(stdout)?;
+        }
         all.extend(pts);
     }
     let agg = aggregate(&all);

@@ -71,8 +71,10 @@ fn errors(x: &[f32], y: &[f32]) -> (f64, f64, f64) {
     (sse, ssw, max)
 }
 
-/// Every (format, fraction) point for one `rows × cols` tensor. Formats whose block length does not
-/// divide `cols` are skipped (returned as absent), as a converter would fall back for them.
+/// Every (format, fraction) point for one `rows × cols` tensor. Where a format's blocks do not
+/// divide `cols`, the tensor is quantized to llama-quantize's fallback format instead (q4_K → q5_0,
+/// …; see [`crate::quantize::fallback`]) and its true bits are counted, as a converter would do:
+/// so every point covers every tensor.
 ///
 /// # Errors
 /// Quantization errors (non-finite weights).
@@ -85,13 +87,19 @@ pub fn tensor_points(
 ) -> Result<Vec<Point>, quant_core::outlier::OutlierError> {
     let configs: Vec<(Format, f64)> = FORMATS
         .iter()
-        .filter(|f| cols.is_multiple_of(f.block_len()))
         .flat_map(|&f| FRACTIONS.iter().map(move |&k| (f, k)))
         .collect();
     configs
         .par_iter()
         .map(|&(format, fraction)| {
-            let (y, bpw) = if fraction == 0.0 {
+            let actual = crate::quantize::fallback(format, cols);
+            let (y, bpw) = if actual.is_float() {
+                let q = quantize_matrix(actual, w, rows, cols, None)?;
+                (
+                    dequantize_matrix(actual, &q, rows, cols)?,
+                    q.len() as f64 * 8.0 / w.len() as f64,
+                )
+            } else if fraction == 0.0 {
                 let q = quantize_matrix(format, w, rows, cols, imatrix)?;
                 (
                     dequantize_matrix(format, &q, rows, cols)?,
@@ -99,7 +107,7 @@ pub fn tensor_points(
                 )
             } else {
                 let q = quantize_with_outliers(
-                    format,
+                    actual,
                     w,
                     rows,
                     cols,
@@ -239,36 +247,55 @@ pub fn write_svg(path: &std::path::Path, agg: &[Point], title: &str) -> Result<(
     root.present().map_err(|e| e.to_string())
 }
 
-/// For each plain format and each table size, whether spending the table's bits on the next
-/// format up would have done better: a list of human-readable findings.
+/// For each table size, whether the table beats spending the same bits on plain formats: the
+/// point is compared with the plain formats' Pareto frontier (relative RMSE, log scale,
+/// interpolated linearly in bits/weight between neighbouring plain formats).
 pub fn findings(agg: &[Point]) -> Vec<String> {
-    let plain: Vec<&Point> = agg.iter().filter(|p| p.fraction == 0.0).collect();
+    let mut plain: Vec<&Point> = agg.iter().filter(|p| p.fraction == 0.0).collect();
+    plain.sort_by(|a, b| {
+        a.bits_per_weight
+            .total_cmp(&b.bits_per_weight)
+            .then(a.rel_rmse().total_cmp(&b.rel_rmse()))
+    });
+    let mut frontier: Vec<&Point> = Vec::new();
+    for p in plain {
+        if frontier.last().is_none_or(|q| p.rel_rmse() < q.rel_rmse()) {
+            if frontier
+                .last()
+                .is_some_and(|q| q.bits_per_weight == p.bits_per_weight)
+            {
+                frontier.pop();
+            }
+            frontier.push(p);
+        }
+    }
+    let interp = |b: f64| -> Option<f64> {
+        let i = frontier.iter().rposition(|q| q.bits_per_weight <= b)?;
+        let a = frontier[i];
+        let c = frontier.get(i + 1)?;
+        let t = (b - a.bits_per_weight) / (c.bits_per_weight - a.bits_per_weight);
+        Some((a.rel_rmse().ln() * (1.0 - t) + c.rel_rmse().ln() * t).exp())
+    };
     let mut out = Vec::new();
     for p in agg.iter().filter(|p| p.fraction > 0.0) {
-        // The cheapest plain format that reaches at least this accuracy.
-        let better = plain
-            .iter()
-            .filter(|q| q.rel_rmse() <= p.rel_rmse())
-            .min_by(|a, b| a.bits_per_weight.total_cmp(&b.bits_per_weight));
-        let verdict = match better {
-            Some(q) if q.bits_per_weight <= p.bits_per_weight => format!(
-                "loses: plain {} reaches rel. RMSE {:.4} at {:.3} bits/w",
-                q.format,
-                q.rel_rmse(),
-                q.bits_per_weight
+        let verdict = match interp(p.bits_per_weight) {
+            Some(e) if p.rel_rmse() < e => format!(
+                "beats the plain frontier ({e:.4} at these bits) by {:.1} %",
+                (1.0 - p.rel_rmse() / e) * 100.0
             ),
-            Some(q) => format!(
-                "wins: the cheapest plain format as accurate is {} at {:.3} bits/w",
-                q.format, q.bits_per_weight
+            Some(e) => format!(
+                "loses to the plain frontier ({e:.4} at these bits) by {:.1} %",
+                (p.rel_rmse() / e - 1.0) * 100.0
             ),
-            None => "wins: no plain format of the study is as accurate".to_string(),
+            None => "beyond the study's plain formats".to_string(),
         };
         out.push(format!(
-            "{} + {}%: {:.3} bits/w, rel. RMSE {:.4} — {}",
+            "{} + {}%: {:.3} bits/w, rel. RMSE {:.4}, max error {:.4}: {}",
             p.format,
             p.fraction * 100.0,
             p.bits_per_weight,
             p.rel_rmse(),
+            p.max_err,
             verdict
         ));
     }
