@@ -18,7 +18,7 @@
 //! |-------|-----------------|
 //! | [`check_round_trip_error`] | `|x − dequantize(quantize(x))| ≤ B::max_abs_error(block)` per value, and no non-finite output for moderate input |
 //! | [`check_determinism`] | same input → same bytes; the runtime [`Format`](crate::Format) API agrees with the typed one |
-//! | [`check_requantize_stable`] | `quantize(dequantize(q)) == q` when `B::REQUANTIZE_STABLE` |
+//! | [`check_requantize_stable`] | `quantize(dequantize(q)) == q` when `B::REQUANTIZE_STABLE` (blocks that still mean the same values may differ in bytes) |
 //! | [`check_arbitrary_bytes`] | any bytes → [`blocks_from_bytes_unaligned`] → dequantize never panics; views agree |
 //! | [`check_input_errors`] | NaN/±inf → [`Error::NonFinite`] with the first index, ragged rows / byte views, misalignment, bad importance → their typed errors |
 //! | [`check_importance`] | with random non-negative importance weights the error bound still holds (`B::USES_IMPORTANCE`); otherwise the weights change nothing |
@@ -633,8 +633,16 @@ pub fn check_determinism<B: BlockFormat>(config: &KitConfig) -> Result<(), KitFa
     )
 }
 
-/// If `B::REQUANTIZE_STABLE`: quantizing the dequantized row gives back the same bytes (rows with
+/// If `B::REQUANTIZE_STABLE`: quantizing the dequantized row gives back the same blocks (rows with
 /// a non-finite dequantized value are skipped). Passes trivially otherwise.
+///
+/// One exception is allowed: a block whose bytes change but which still dequantizes to exactly
+/// the same values (compared with `==`, so `+0.0 == -0.0`). ggml's quantizers compute the quants
+/// with the unrounded f32 scale but store the scale rounded to f16 (or an E8M0 exponent); when
+/// that scale underflows to zero (values around 1e-9 and below) the stored quants no longer mean
+/// anything, every value dequantizes to ±0, and re-quantizing those zeros gives different
+/// (canonical) quants for the very same values. Byte-exactness with ggml rules out fixing this
+/// in the formats, and the values — what the promise is about — are reproduced.
 ///
 /// # Errors
 /// A [`KitFailure`] with the failing row.
@@ -654,7 +662,13 @@ pub fn check_requantize_stable<B: BlockFormat>(config: &KitConfig) -> Result<(),
                 return Ok(());
             }
             let q2 = quantize_row_to_vec::<B>(&y, None).map_err(|e| fail(e.to_string()))?;
-            if let Some(b) = (0..q.len()).find(|&b| q[b] != q2[b]) {
+            let y2 = dequantize_row_to_vec(&q2);
+            let bl = B::BLOCK_LEN;
+            // A block may change its bytes only if it still means exactly the same values.
+            let changed = (0..q.len()).find(|&b| {
+                q[b] != q2[b] && y[b * bl..(b + 1) * bl] != y2[b * bl..(b + 1) * bl]
+            });
+            if let Some(b) = changed {
                 return Err(fail(format!(
                     "re-quantizing the dequantized row changes block {b}: {:?} -> {:?}",
                     q[b], q2[b]

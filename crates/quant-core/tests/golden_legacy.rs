@@ -37,7 +37,11 @@ fn quantize_both<B: BlockFormat>(format: Format, x: &[f32], imatrix: Option<&[f3
     quantize_row::<B>(x, imatrix, &mut blocks).unwrap();
     let typed = blocks_as_bytes(&blocks).to_vec();
     let typed_vec = quantize_row_to_vec::<B>(x, imatrix).unwrap();
-    assert_eq!(typed, blocks_as_bytes(&typed_vec), "{format}: quantize_row_to_vec");
+    assert_eq!(
+        typed,
+        blocks_as_bytes(&typed_vec),
+        "{format}: quantize_row_to_vec"
+    );
     let runtime = quantize(format, x, imatrix).unwrap();
     assert_eq!(typed, runtime, "{format}: typed and runtime API disagree");
     typed
@@ -66,7 +70,13 @@ fn check_type<B: BlockFormat>(format: Format) {
         let got_imat = quantize_both::<B>(format, &x, Some(&w));
         if let Some(imat) = c.bytes("imat_q") {
             assert!(B::USES_IMPORTANCE, "{what}: has .imat.q");
-            assert_bytes_eq(&format!("{what} imat"), &got_imat, &imat, B::BLOCK_BYTES, &[]);
+            assert_bytes_eq(
+                &format!("{what} imat"),
+                &got_imat,
+                &imat,
+                B::BLOCK_BYTES,
+                &[],
+            );
             n_imat += 1;
         } else {
             assert!(!B::USES_IMPORTANCE, "{what}: no .imat.q");

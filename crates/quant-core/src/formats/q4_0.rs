@@ -103,11 +103,7 @@ pub(crate) mod c_ops {
         if amax == 0.0 {
             return (0.0, 0.0);
         }
-        let max = x
-            .iter()
-            .copied()
-            .find(|v| v.abs() == amax)
-            .unwrap_or(0.0);
+        let max = x.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
         (amax, max)
     }
 

@@ -65,11 +65,16 @@ impl BlockFormat for BlockTq1_0 {
                 b.qs[m] = pack_trits(core::array::from_fn::<_, 5, _>(|n| t[m + 32 * n]), false);
             }
             for m in 0..16 {
-                b.qs[32 + m] =
-                    pack_trits(core::array::from_fn::<_, 5, _>(|n| t[160 + m + 16 * n]), false);
+                b.qs[32 + m] = pack_trits(
+                    core::array::from_fn::<_, 5, _>(|n| t[160 + m + 16 * n]),
+                    false,
+                );
             }
             for j in 0..4 {
-                b.qh[j] = pack_trits(core::array::from_fn::<_, 4, _>(|n| t[240 + j + 4 * n]), true);
+                b.qh[j] = pack_trits(
+                    core::array::from_fn::<_, 4, _>(|n| t[240 + j + 4 * n]),
+                    true,
+                );
             }
         }
     }
