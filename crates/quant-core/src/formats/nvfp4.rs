@@ -48,7 +48,8 @@ pub(crate) fn ue4m3_to_f32(x: u8) -> f32 {
 /// 1..=7 (0 if it rounds to 0).
 #[inline]
 pub(crate) fn f32_to_ue4m3(x: f32) -> u8 {
-    if !(x > 0.0) {
+    // `!(x > 0)` in ggml: also catches NaN.
+    if x.is_nan() || x <= 0.0 {
         return 0;
     }
     let x = if x > 448.0 { 448.0 } else { x };

@@ -6,6 +6,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::common::make_qx_quants;
 use crate::{BlockFormat, Format};
 
 /// 32 weights, `w = d·(q − 8)` (ggml `block_q4_0`).
@@ -35,7 +36,7 @@ pub(crate) mod c_ops {
     /// what GCC emits for them too.)
     #[inline(always)]
     pub(crate) fn cvtt(v: f32) -> i32 {
-        if v >= -2_147_483_648.0 && v < 2_147_483_648.0 {
+        if (-2_147_483_648.0..2_147_483_648.0).contains(&v) {
             v as i32
         } else {
             i32::MIN
@@ -214,9 +215,7 @@ fn quantize_row_imatrix(src: &[f32], imatrix: &[f32], dst: &mut [BlockQ4_0]) {
     for ((x, qw), b) in xs.iter().zip(ws).zip(dst) {
         let weight = c_ops::block_weights(x, qw, sigma2);
         let mut l = [0i8; 32];
-        // TODO(core-k): make_qx_quants(32, 8, x, &mut l, 1, Some(&weight)) from common.rs.
-        let _ = (&weight, &mut l);
-        let d = quantize_block_ref(x).d.to_f32();
+        let d = make_qx_quants(8, x, &mut l, 1, Some(&weight));
         let mut q = [0u8; 32];
         for (q, l) in q.iter_mut().zip(l) {
             *q = l as u8;

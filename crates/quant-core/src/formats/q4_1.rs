@@ -3,6 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::common::make_qkx3_quants;
 use super::q4_0::c_ops;
 use crate::{BlockFormat, Format};
 
@@ -51,9 +52,9 @@ fn quantize_row_imatrix(src: &[f32], imatrix: &[f32], dst: &mut [BlockQ4_1]) {
     let (ws, _) = imatrix.as_chunks::<32>();
     for ((x, qw), b) in xs.iter().zip(ws).zip(dst) {
         let weight = c_ops::block_weights(x, qw, sigma2);
-        // TODO(core-k): make_qkx3_quants(32, 15, x, weight, L, &mut min, Laux, -0.9, 0.05, 36, false)
-        let _ = weight;
-        *b = quantize_block_ref(x);
+        let mut l = [0u8; 32];
+        let (d, min) = make_qkx3_quants(15, x, Some(&weight), &mut l, -0.9, 0.05, 36, false);
+        *b = pack(f16::from_f32(d), f16::from_f32(-min), &l);
     }
 }
 

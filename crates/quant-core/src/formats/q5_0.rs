@@ -3,6 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::common::make_qx_quants;
 use super::q4_0::c_ops;
 use crate::{BlockFormat, Format};
 
@@ -76,9 +77,9 @@ fn quantize_row_imatrix(src: &[f32], imatrix: &[f32], dst: &mut [BlockQ5_0]) {
     let (ws, _) = imatrix.as_chunks::<32>();
     for ((x, qw), b) in xs.iter().zip(ws).zip(dst) {
         let weight = c_ops::block_weights(x, qw, sigma2);
-        // TODO(core-k): make_qx_quants(32, 16, x, &mut l, 1, Some(&weight)) from common.rs.
-        let _ = weight;
-        *b = quantize_block_ref(x);
+        let mut l = [0i8; 32];
+        let d = make_qx_quants(16, x, &mut l, 1, Some(&weight));
+        *b = pack(f16::from_f32(d), &l.map(|l| l as u8));
     }
 }
 

@@ -2,6 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::common::nearest_int;
 use super::q4_0::c_ops;
 use crate::{BlockFormat, Format};
 
@@ -18,15 +19,6 @@ pub struct BlockQ8K {
 }
 crate::assert_block_size!(BlockQ8K, 292);
 
-/// ggml's `nearest_int`: round to nearest, ties to even, via the `1.5·2²³` trick; exact for
-/// `|v| ≤ 2²²`, and for other inputs (only ±inf/NaN here, when `iscale` overflows) it gives
-/// the same low byte as ggml.
-#[inline(always)]
-fn nearest_int(v: f32) -> i32 {
-    let bits = (v + 12_582_912.0).to_bits() as i32;
-    (bits & 0x007f_ffff) - 0x0040_0000
-}
-
 /// `quantize_row_q8_K_ref` for one block.
 #[inline]
 fn quantize_block(x: &[f32; 256]) -> BlockQ8K {
@@ -37,6 +29,14 @@ fn quantize_block(x: &[f32; 256]) -> BlockQ8K {
         return BlockQ8K::zeroed();
     }
     let iscale = -127.0 / max;
+    if !iscale.is_finite() {
+        // |max| < 127/f32::MAX: `iscale·x` is ±inf or NaN, for which ggml's `nearest_int` bit
+        // trick gives -2^22 or 0, whose low byte (what the int8_t store keeps) is 0.
+        return BlockQ8K {
+            d: 1.0 / iscale,
+            ..BlockQ8K::zeroed()
+        };
+    }
     let mut qs = [0i8; 256];
     for (q, v) in qs.iter_mut().zip(x) {
         *q = nearest_int(iscale * v).min(127) as i8;

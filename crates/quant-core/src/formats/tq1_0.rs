@@ -32,7 +32,8 @@ fn pack_trits<const K: usize>(t: [i32; K], extra_shift: bool) -> u8 {
         // qh bytes hold 4 trits: shift the first one to the most significant trit.
         q = q.wrapping_mul(3);
     }
-    ((u32::from(q) * 256 + (243 - 1)) / 243) as u8
+    // ggml's ceiling division `(q·256 + 242) / 243`; the uint8_t store keeps the low byte.
+    (u32::from(q) * 256).div_ceil(243) as u8
 }
 
 /// The trit `n` (0 = most significant) of a fixed-point byte, as in `dequantize_row_tq1_0`.
