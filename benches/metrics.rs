@@ -1,0 +1,3 @@
+#![allow(missing_docs)]
+//! Placeholder, replaced below.
+fn main() {}
