@@ -26,7 +26,9 @@ pub enum ScoringPolicy {
     },
     /// Hugging Face's strided sliding window (`transformers` perplexity guide): windows of up to
     /// `max_length` tokens starting every `stride` tokens; each window scores only the tokens not
-    /// scored by the previous one (the first window scores all but its first token).
+    /// scored by the previous one (the first window scores all but its first token). As in
+    /// Hugging Face's loop, a window's first token is never a target, so with
+    /// `stride == max_length` the first token of every window is skipped.
     Strided {
         /// Window length (≥ 2).
         max_length: usize,
