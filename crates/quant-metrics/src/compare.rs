@@ -150,7 +150,11 @@ fn jsd_term(pb: f64, pq: f64) -> f64 {
                     + t2 * (1.0 / 28.0 + t2 * (1.0 / 45.0 + t2 * (1.0 / 66.0 + t2 / 91.0))))))
     } else {
         let a = if t > -1.0 { (1.0 + t) * t.ln_1p() } else { 0.0 };
-        let b = if t < 1.0 { (1.0 - t) * (-t).ln_1p() } else { 0.0 };
+        let b = if t < 1.0 {
+            (1.0 - t) * (-t).ln_1p()
+        } else {
+            0.0
+        };
         a + b
     };
     0.25 * s * f
@@ -321,7 +325,12 @@ pub fn compare_logits_to_log_probs(
         let eq = &eq[..];
         compare_core(base_log_probs.len(), target, options.kl_floor, |v| {
             let lb = f64::from(base_log_probs[v]);
-            (lb, f64::from(quant_logits[v]) - lse_q, lb.exp(), eq[v] * inv_q)
+            (
+                lb,
+                f64::from(quant_logits[v]) - lse_q,
+                lb.exp(),
+                eq[v] * inv_q,
+            )
         })
     }))
 }

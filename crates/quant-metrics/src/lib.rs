@@ -80,3 +80,9 @@ pub use stats::{
     CompensatedSum, Estimate, covariance_of_means, mean_and_uncertainty, median_sorted_f32,
     percentile_sorted_f32,
 };
+
+/// The guide `docs/metrics.md`, included so that its code examples are compiled and run as
+/// doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/metrics.md")]
+pub struct MetricsGuide;

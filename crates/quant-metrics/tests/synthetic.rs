@@ -574,20 +574,38 @@ fn divergences_match_the_textbook_formulas() {
     let lp: Vec<f32> = p.iter().map(|x| x.ln() as f32).collect();
     let lq: Vec<f32> = q.iter().map(|x| x.ln() as f32).collect();
     let c = compare_log_probs(&lp, &lq, 1, &CompareOptions::default()).unwrap();
-    let kl = |a: &[f64; 2], b: &[f64; 2]| a.iter().zip(b).map(|(x, y)| x * (x / y).ln()).sum::<f64>();
+    let kl =
+        |a: &[f64; 2], b: &[f64; 2]| a.iter().zip(b).map(|(x, y)| x * (x / y).ln()).sum::<f64>();
     let m = [0.7, 0.3];
     let jsd = 0.5 * kl(&p, &m) + 0.5 * kl(&q, &m);
     // Inputs are f32 log-probabilities (≤ 6e-8 relative rounding each): 1e-6 absolute.
-    assert!((c.kld - kl(&p, &q)).abs() < 1e-6, "{} vs {}", c.kld, kl(&p, &q));
+    assert!(
+        (c.kld - kl(&p, &q)).abs() < 1e-6,
+        "{} vs {}",
+        c.kld,
+        kl(&p, &q)
+    );
     assert!((c.reverse_kld - kl(&q, &p)).abs() < 1e-6);
     assert!((c.jsd - jsd).abs() < 1e-6, "{} vs {jsd}", c.jsd);
     assert!((c.delta_p - (0.1 - 0.5)).abs() < 1e-6);
     assert!((c.nll_base - 2f64.ln()).abs() < 1e-6);
     // Disjoint supports: JSD reaches its maximum ln 2.
-    let c = compare_log_probs(&[0.0, -1000.0], &[-1000.0, 0.0], 0, &CompareOptions::default()).unwrap();
+    let c = compare_log_probs(
+        &[0.0, -1000.0],
+        &[-1000.0, 0.0],
+        0,
+        &CompareOptions::default(),
+    )
+    .unwrap();
     assert!((c.jsd - std::f64::consts::LN_2).abs() < 1e-12);
     assert!(c.kld > 900.0);
     // With llama.cpp's floor, entries with base log-prob ≤ −16 are left out of the KL sum.
-    let c = compare_log_probs(&[0.0, -17.0], &[-1.0, -0.5], 0, &CompareOptions::llama_cpp()).unwrap();
+    let c = compare_log_probs(
+        &[0.0, -17.0],
+        &[-1.0, -0.5],
+        0,
+        &CompareOptions::llama_cpp(),
+    )
+    .unwrap();
     assert_eq!(c.kld, 1.0);
 }
