@@ -85,14 +85,14 @@ impl TokenComparison {
 
 /// Top-k tracker: descending values, ties kept in index order (first index wins).
 #[derive(Clone, Copy)]
-struct TopK {
-    vals: [f64; MAX_TOP_K],
-    idx: [usize; MAX_TOP_K],
-    len: usize,
+pub(crate) struct TopK {
+    pub(crate) vals: [f64; MAX_TOP_K],
+    pub(crate) idx: [usize; MAX_TOP_K],
+    pub(crate) len: usize,
 }
 
 impl TopK {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             vals: [f64::NEG_INFINITY; MAX_TOP_K],
             idx: [usize::MAX; MAX_TOP_K],
@@ -101,7 +101,7 @@ impl TopK {
     }
 
     #[inline]
-    fn push(&mut self, v: f64, i: usize) {
+    pub(crate) fn push(&mut self, v: f64, i: usize) {
         if self.len == MAX_TOP_K && v <= self.vals[MAX_TOP_K - 1] {
             return;
         }
@@ -163,7 +163,7 @@ fn jsd_term(pb: f64, pq: f64) -> f64 {
 /// The comparison kernel. `row(v)` gives `(ln p_base, ln p_quant, p_base, p_quant)` of entry `v`
 /// (the probabilities passed in so callers can reuse exponentials they already computed).
 #[inline]
-fn compare_core(
+pub(crate) fn compare_core(
     n_vocab: usize,
     target: usize,
     floor: Option<f32>,

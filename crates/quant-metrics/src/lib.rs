@@ -49,6 +49,7 @@
 
 #![forbid(unsafe_code)]
 
+mod compact;
 mod compare;
 mod error;
 mod file_compare;
@@ -58,6 +59,11 @@ mod report;
 mod softmax;
 mod stats;
 
+pub use compact::{
+    COMPACT_MAGIC, COMPACT_VERSION, CompactHeader, CompactReader, CompactRecord, CompactWriter,
+    compare_compact_to_logits_file, convert_logits_file_to_compact,
+    convert_logits_file_to_compact_path,
+};
 pub use compare::{
     CompareOptions, Flips, LLAMA_CPP_KL_FLOOR, MAX_TOP_K, TokenComparison, compare_log_probs,
     compare_logits, compare_logits_batch, compare_logits_to_log_probs, count_flips,

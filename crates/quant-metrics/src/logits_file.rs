@@ -378,7 +378,8 @@ impl<R: Read> LogitsFileReader<R> {
     ///
     /// # Errors
     /// I/O errors (e.g. a stream that shrank while being read) and
-    /// [`MetricsError::InvalidRecord`] for a NaN/Inf/negative scale or a non-finite minimum.
+    /// [`MetricsError::InvalidRecord`] for a NaN/Inf/negative scale, a non-finite minimum, or a
+    /// scale so large that `scale·65535 + min_log_prob` overflows.
     pub fn read_record(&mut self, rec: &mut PackedRecord) -> Result<bool> {
         if self.next_record >= self.header.n_records() {
             return Ok(false);
@@ -387,7 +388,9 @@ impl<R: Read> LogitsFileReader<R> {
         let b = &self.buf;
         let scale = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         let min_log_prob = f32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-        if !(scale.is_finite() && scale >= 0.0 && min_log_prob.is_finite()) {
+        // The largest representable log-probability, scale·65535 + min, must be finite too.
+        let top = scale * 65535.0 + min_log_prob;
+        if !(scale.is_finite() && scale >= 0.0 && min_log_prob.is_finite() && top.is_finite()) {
             return Err(MetricsError::InvalidRecord {
                 record: self.next_record,
                 scale,

@@ -221,6 +221,14 @@ fn malformed_files_give_typed_errors() {
         r.next(),
         Some(Err(MetricsError::InvalidRecord { record: 1, .. }))
     ));
+    // A finite scale so large that scale·65535 overflows f32.
+    let mut huge = good.clone();
+    huge[rec0..rec0 + 4].copy_from_slice(&1e36f32.to_le_bytes());
+    let mut r = LogitsFileReader::new(Cursor::new(huge)).unwrap();
+    assert!(matches!(
+        r.next(),
+        Some(Err(MetricsError::InvalidRecord { record: 0, .. }))
+    ));
 }
 
 #[test]
