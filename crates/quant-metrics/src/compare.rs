@@ -1,0 +1,436 @@
+//! Per-token comparison of a base and a quantized next-token distribution.
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{MetricsError, Result};
+use crate::softmax::checked_max;
+
+/// The largest `k` of the top-k overlaps reported by [`TokenComparison`].
+pub const MAX_TOP_K: usize = 10;
+
+/// Log-probability below which llama.cpp ignores a base entry when summing the KL divergence
+/// (`p_log_base > -16` in `perplexity.cpp`): the same 16 nats as its file clamp.
+pub const LLAMA_CPP_KL_FLOOR: f32 = -16.0;
+
+/// Options of a per-token comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CompareOptions {
+    /// When set, the forward KL sum skips vocabulary entries whose *base* log-probability is
+    /// `≤ floor`, and the reverse KL sum those whose *quant* log-probability is `≤ floor`.
+    /// llama.cpp uses `-16` (see [`CompareOptions::llama_cpp`]). The truncation changes a KL value
+    /// by at most the probability mass below the floor (each skipped term `p·ln(p/q) ≥ p − q`), so
+    /// a truncated KL is `≥ −(mass below floor) ≥ −V·e^floor`.
+    pub kl_floor: Option<f32>,
+}
+
+impl CompareOptions {
+    /// llama.cpp's behaviour: forward KL summed over base entries with log-probability `> −16`.
+    #[must_use]
+    pub fn llama_cpp() -> Self {
+        Self {
+            kl_floor: Some(LLAMA_CPP_KL_FLOOR),
+        }
+    }
+}
+
+/// Everything measured for one token position.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TokenComparison {
+    /// KL(base ‖ quant) = Σ p_base·(ln p_base − ln p_quant), nats.
+    pub kld: f64,
+    /// KL(quant ‖ base), nats.
+    pub reverse_kld: f64,
+    /// Jensen–Shannon divergence, nats (`0 ≤ JSD ≤ ln 2`).
+    pub jsd: f64,
+    /// `−ln p_base(target)`.
+    pub nll_base: f64,
+    /// `−ln p_quant(target)`.
+    pub nll_quant: f64,
+    /// Δp = p_quant(target) − p_base(target).
+    pub delta_p: f64,
+    /// First index of the base maximum.
+    pub top1_base: usize,
+    /// First index of the quant maximum.
+    pub top1_quant: usize,
+    /// Number of common entries of the two top-5 sets (ties broken by lower index).
+    pub top5_common: u8,
+    /// Number of common entries of the two top-10 sets.
+    pub top10_common: u8,
+    /// `min(V, 5)` and `min(V, 10)`: the denominators of the overlaps.
+    pub top_k_sizes: [u8; 2],
+}
+
+impl TokenComparison {
+    /// Whether both distributions have the same most likely token (llama.cpp's "same top").
+    #[must_use]
+    pub fn same_top(&self) -> bool {
+        self.top1_base == self.top1_quant
+    }
+
+    /// Fraction of the base top-5 also in the quant top-5.
+    #[must_use]
+    pub fn top5_overlap(&self) -> f64 {
+        f64::from(self.top5_common) / f64::from(self.top_k_sizes[0].max(1))
+    }
+
+    /// Fraction of the base top-10 also in the quant top-10.
+    #[must_use]
+    pub fn top10_overlap(&self) -> f64 {
+        f64::from(self.top10_common) / f64::from(self.top_k_sizes[1].max(1))
+    }
+}
+
+/// Top-k tracker: descending values, ties kept in index order (first index wins).
+#[derive(Clone, Copy)]
+pub(crate) struct TopK {
+    pub(crate) vals: [f64; MAX_TOP_K],
+    pub(crate) idx: [usize; MAX_TOP_K],
+    pub(crate) len: usize,
+}
+
+impl TopK {
+    pub(crate) fn new() -> Self {
+        Self {
+            vals: [f64::NEG_INFINITY; MAX_TOP_K],
+            idx: [usize::MAX; MAX_TOP_K],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, v: f64, i: usize) {
+        if self.len == MAX_TOP_K && v <= self.vals[MAX_TOP_K - 1] {
+            return;
+        }
+        let mut pos = self.len.min(MAX_TOP_K - 1);
+        while pos > 0 && v > self.vals[pos - 1] {
+            pos -= 1;
+        }
+        let end = self.len.min(MAX_TOP_K - 1);
+        let mut j = end;
+        while j > pos {
+            self.vals[j] = self.vals[j - 1];
+            self.idx[j] = self.idx[j - 1];
+            j -= 1;
+        }
+        self.vals[pos] = v;
+        self.idx[pos] = i;
+        self.len = (self.len + 1).min(MAX_TOP_K);
+    }
+
+    fn common(&self, other: &Self, k: usize) -> u8 {
+        let a = &self.idx[..k.min(self.len)];
+        let b = &other.idx[..k.min(other.len)];
+        a.iter().filter(|i| b.contains(i)).count() as u8
+    }
+}
+
+/// One entry's Jensen–Shannon contribution `½[p_b·ln(p_b/m) + p_q·ln(p_q/m)]`, `m = (p_b+p_q)/2`.
+///
+/// With `s = p_b + p_q` and `t = (p_b − p_q)/s` it equals `(s/4)·f(t)`,
+/// `f(t) = (1+t)·ln(1+t) + (1−t)·ln(1−t) = Σ_{k≥1} t^{2k}/(k(2k−1))`. For `t² < 0.01` the series
+/// (7 terms, truncation < t¹⁶/120, i.e. below 1e-16 relative) is both faster and more accurate
+/// than the logarithms, and gives exactly 0 for equal probabilities. Every term is ≥ 0, so the
+/// sum is ≥ 0 and ≤ ln 2 by construction.
+#[inline]
+fn jsd_term(pb: f64, pq: f64) -> f64 {
+    let s = pb + pq;
+    if s <= 0.0 {
+        return 0.0;
+    }
+    let t = (pb - pq) / s;
+    let t2 = t * t;
+    let f = if t2 < 0.01 {
+        t2 * (1.0
+            + t2 * (1.0 / 6.0
+                + t2 * (1.0 / 15.0
+                    + t2 * (1.0 / 28.0 + t2 * (1.0 / 45.0 + t2 * (1.0 / 66.0 + t2 / 91.0))))))
+    } else {
+        let a = if t > -1.0 { (1.0 + t) * t.ln_1p() } else { 0.0 };
+        let b = if t < 1.0 {
+            (1.0 - t) * (-t).ln_1p()
+        } else {
+            0.0
+        };
+        a + b
+    };
+    0.25 * s * f
+}
+
+/// The comparison kernel. `row(v)` gives `(ln p_base, ln p_quant, p_base, p_quant)` of entry `v`
+/// (the probabilities passed in so callers can reuse exponentials they already computed).
+#[inline]
+pub(crate) fn compare_core(
+    n_vocab: usize,
+    target: usize,
+    floor: Option<f32>,
+    row: impl Fn(usize) -> (f64, f64, f64, f64),
+) -> TokenComparison {
+    let floor = floor.map_or(f64::NEG_INFINITY, f64::from);
+    let (mut kld, mut rkld, mut jsd) = (0.0f64, 0.0f64, 0.0f64);
+    let mut top_b = TopK::new();
+    let mut top_q = TopK::new();
+    for v in 0..n_vocab {
+        let (lb, lq, pb, pq) = row(v);
+        let d = lb - lq;
+        if lb > floor {
+            kld += pb * d;
+        }
+        if lq > floor {
+            rkld -= pq * d;
+        }
+        jsd += jsd_term(pb, pq);
+        top_b.push(lb, v);
+        top_q.push(lq, v);
+    }
+    let (lbt, lqt, _, _) = row(target);
+    let k5 = n_vocab.min(5);
+    let k10 = n_vocab.min(MAX_TOP_K);
+    TokenComparison {
+        kld,
+        reverse_kld: rkld,
+        jsd,
+        nll_base: -lbt,
+        nll_quant: -lqt,
+        delta_p: lqt.exp() - lbt.exp(),
+        top1_base: top_b.idx[0],
+        top1_quant: top_q.idx[0],
+        top5_common: top_b.common(&top_q, k5),
+        top10_common: top_b.common(&top_q, k10),
+        top_k_sizes: [k5 as u8, k10 as u8],
+    }
+}
+
+thread_local! {
+    /// Per-thread scratch rows of exponentials (O(vocab), reused across calls).
+    static SCRATCH: RefCell<(Vec<f64>, Vec<f64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Fills `out` with `exp(l − max)` and returns `(ln Σ exp(l), 1/Σ exp(l − max))`.
+fn exp_row(logits: &[f32], max: f32, out: &mut Vec<f64>) -> (f64, f64) {
+    out.clear();
+    let m = f64::from(max);
+    out.extend(logits.iter().map(|&l| (f64::from(l) - m).exp()));
+    let mut acc = [0.0f64; 4];
+    let chunks = out.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..4 {
+            acc[k] += c[k];
+        }
+    }
+    for &e in rest {
+        acc[0] += e;
+    }
+    let sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    (m + sum.ln(), 1.0 / sum)
+}
+
+fn check_pair(base: usize, quant: usize, target: usize) -> Result<()> {
+    if base != quant {
+        return Err(MetricsError::VocabMismatch {
+            left: base,
+            right: quant,
+        });
+    }
+    if base == 0 {
+        return Err(MetricsError::EmptyRow);
+    }
+    if target >= base {
+        return Err(MetricsError::TokenOutOfRange {
+            token: target as i64,
+            n_vocab: base,
+        });
+    }
+    Ok(())
+}
+
+/// Compares the distributions given by two logits rows (softmax of each, in f64) at a position
+/// whose actual next token is `target`. The KL sums run over the whole vocabulary.
+///
+/// # Errors
+/// [`MetricsError::VocabMismatch`] if the rows differ in length, [`MetricsError::EmptyRow`],
+/// [`MetricsError::TokenOutOfRange`], or [`MetricsError::NonFinite`] for a NaN/Inf logit.
+///
+/// # Examples
+/// ```
+/// let base = [2.0f32, 1.0, 0.0];
+/// let c = quant_metrics::compare_logits(&base, &base, 0)?;
+/// assert!(c.kld.abs() < 1e-15 && c.delta_p == 0.0 && c.same_top());
+/// let flat = quant_metrics::compare_logits(&base, &[0.0, 0.0, 0.0], 0)?;
+/// assert!(flat.kld > 0.0 && flat.delta_p < 0.0);
+/// # Ok::<(), quant_metrics::MetricsError>(())
+/// ```
+pub fn compare_logits(base: &[f32], quant: &[f32], target: usize) -> Result<TokenComparison> {
+    check_pair(base.len(), quant.len(), target)?;
+    let (mb, _) = checked_max(base)?;
+    let (mq, _) = checked_max(quant)?;
+    Ok(SCRATCH.with(|s| {
+        let (eb, eq) = &mut *s.borrow_mut();
+        let (lse_b, inv_b) = exp_row(base, mb, eb);
+        let (lse_q, inv_q) = exp_row(quant, mq, eq);
+        let (eb, eq) = (&eb[..], &eq[..]);
+        compare_core(base.len(), target, None, |v| {
+            (
+                f64::from(base[v]) - lse_b,
+                f64::from(quant[v]) - lse_q,
+                eb[v] * inv_b,
+                eq[v] * inv_q,
+            )
+        })
+    }))
+}
+
+/// Compares two rows of natural-log probabilities (for example unpacked from llama.cpp logits
+/// files with [`crate::PackedRecord::log_probs_into`]). The rows are used as given (not
+/// renormalized), as llama.cpp does.
+///
+/// # Errors
+/// As [`compare_logits`].
+pub fn compare_log_probs(
+    base: &[f32],
+    quant: &[f32],
+    target: usize,
+    options: &CompareOptions,
+) -> Result<TokenComparison> {
+    check_pair(base.len(), quant.len(), target)?;
+    checked_max(base)?;
+    checked_max(quant)?;
+    Ok(compare_core(base.len(), target, options.kl_floor, |v| {
+        let (lb, lq) = (f64::from(base[v]), f64::from(quant[v]));
+        (lb, lq, lb.exp(), lq.exp())
+    }))
+}
+
+/// Compares live quantized-model logits with a base distribution given as log-probabilities
+/// (llama.cpp's `--kl-divergence` mode, where the base comes from the logits file).
+///
+/// # Errors
+/// As [`compare_logits`].
+pub fn compare_logits_to_log_probs(
+    base_log_probs: &[f32],
+    quant_logits: &[f32],
+    target: usize,
+    options: &CompareOptions,
+) -> Result<TokenComparison> {
+    check_pair(base_log_probs.len(), quant_logits.len(), target)?;
+    checked_max(base_log_probs)?;
+    let (mq, _) = checked_max(quant_logits)?;
+    Ok(SCRATCH.with(|s| {
+        let eq = &mut s.borrow_mut().1;
+        let (lse_q, inv_q) = exp_row(quant_logits, mq, eq);
+        let eq = &eq[..];
+        compare_core(base_log_probs.len(), target, options.kl_floor, |v| {
+            let lb = f64::from(base_log_probs[v]);
+            (
+                lb,
+                f64::from(quant_logits[v]) - lse_q,
+                lb.exp(),
+                eq[v] * inv_q,
+            )
+        })
+    }))
+}
+
+/// Compares many positions at once: `base` and `quant` hold `targets.len()` rows of `n_vocab`
+/// logits each (row-major). Rows are processed in parallel with rayon; the output is in row order
+/// and each row's result does not depend on the thread count.
+///
+/// # Errors
+/// [`MetricsError::LengthMismatch`] if the buffers do not hold `targets.len()` rows, plus the
+/// errors of [`compare_logits`] (the first failing row's).
+pub fn compare_logits_batch(
+    base: &[f32],
+    quant: &[f32],
+    n_vocab: usize,
+    targets: &[usize],
+) -> Result<Vec<TokenComparison>> {
+    if n_vocab == 0 {
+        return Err(MetricsError::EmptyRow);
+    }
+    let want = targets
+        .len()
+        .checked_mul(n_vocab)
+        .ok_or_else(|| MetricsError::InvalidParameter("batch too large".into()))?;
+    for (what, len) in [("base batch", base.len()), ("quant batch", quant.len())] {
+        if len != want {
+            return Err(MetricsError::LengthMismatch {
+                what,
+                left: want,
+                right: len,
+            });
+        }
+    }
+    base.par_chunks(n_vocab)
+        .zip(quant.par_chunks(n_vocab))
+        .zip(targets.par_iter())
+        .map(|((b, q), &t)| compare_logits(b, q, t))
+        .collect()
+}
+
+/// Counts of answers that changed correctness between the base and the quantized model
+/// ("flips"), for multiple-choice or exact-match evaluations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Flips {
+    /// Items evaluated.
+    pub n_items: usize,
+    /// Items the base model got right and the quantized model wrong.
+    pub correct_to_wrong: usize,
+    /// Items the base model got wrong and the quantized model right.
+    pub wrong_to_correct: usize,
+}
+
+impl Flips {
+    /// All flips, in either direction.
+    #[must_use]
+    pub fn total(&self) -> usize {
+        self.correct_to_wrong + self.wrong_to_correct
+    }
+
+    /// Flips as a fraction of the items (0 for no items).
+    #[must_use]
+    pub fn rate(&self) -> f64 {
+        if self.n_items == 0 {
+            0.0
+        } else {
+            self.total() as f64 / self.n_items as f64
+        }
+    }
+}
+
+/// Counts the flips between per-item correctness of the base and the quantized model: even
+/// when the accuracies are equal, many answers may have changed.
+///
+/// # Errors
+/// [`MetricsError::LengthMismatch`] if the slices differ in length.
+///
+/// # Examples
+/// ```
+/// let f = quant_metrics::count_flips(&[true, true, false, false], &[true, false, true, false])?;
+/// assert_eq!((f.correct_to_wrong, f.wrong_to_correct, f.total()), (1, 1, 2));
+/// # Ok::<(), quant_metrics::MetricsError>(())
+/// ```
+pub fn count_flips(base_correct: &[bool], quant_correct: &[bool]) -> Result<Flips> {
+    if base_correct.len() != quant_correct.len() {
+        return Err(MetricsError::LengthMismatch {
+            what: "correctness lists",
+            left: base_correct.len(),
+            right: quant_correct.len(),
+        });
+    }
+    let mut f = Flips {
+        n_items: base_correct.len(),
+        ..Flips::default()
+    };
+    for (&b, &q) in base_correct.iter().zip(quant_correct) {
+        match (b, q) {
+            (true, false) => f.correct_to_wrong += 1,
+            (false, true) => f.wrong_to_correct += 1,
+            _ => {}
+        }
+    }
+    Ok(f)
+}
