@@ -19,6 +19,29 @@ enum Command {
     /// Quantize an embedded sample of real weights (MiniLM) into every format and report
     /// bits/weight and error per format. No download needed.
     Report,
+    /// The bit anatomy of a number: sign, exponent and significand fields, their values and the
+    /// exact decimal value stored. Accepts a decimal number or a 0x/0b bit pattern.
+    Float {
+        /// The number (e.g. 0.1, -3e-5, inf) or bit pattern (0x3c00).
+        value: String,
+        /// Format: f32, f16, bf16, e4m3, e5m2 (default: all).
+        #[arg(long = "as")]
+        format: Option<quant_core::float::FloatFormat>,
+        /// Never colour the fields.
+        #[arg(long)]
+        no_color: bool,
+    },
+    /// llama.cpp's KL-divergence statistics from two logits files (`--kl-divergence-base` files of
+    /// the base and the quantized model), streamed in O(vocab) memory.
+    Kld {
+        /// Logits file of the base model.
+        base: PathBuf,
+        /// Logits file of the other (quantized) model.
+        other: PathBuf,
+        /// Print JSON instead of llama.cpp's layout.
+        #[arg(long)]
+        json: bool,
+    },
     /// The tensors of a GGUF or safetensors file: shape, type, bits/weight, size, outlier
     /// statistics and super-weight candidates.
     Inspect {
@@ -71,6 +94,36 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Report => quant_cli::report::run(&mut stdout)?,
+        Command::Float {
+            value,
+            format,
+            no_color,
+        } => {
+            use std::io::IsTerminal;
+            let colour = !no_color && std::io::stdout().is_terminal();
+            let formats = format.map_or(quant_core::float::FloatFormat::ALL.to_vec(), |f| vec![f]);
+            let typed = if value.starts_with("0x") || value.starts_with("0b") {
+                None
+            } else {
+                value.trim().parse::<f64>().ok()
+            };
+            for (i, f) in formats.into_iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                let bits = quant_cli::float::parse_input(&value, f)?;
+                quant_cli::float::print(&mut stdout, f, bits, typed, colour)?;
+            }
+        }
+        Command::Kld { base, other, json } => {
+            let r = quant_cli::kld::run(&base, &other)?;
+            if json {
+                serde_json::to_writer_pretty(&mut stdout, &r)?;
+                println!();
+            } else {
+                print!("{}", r.to_llama_cpp_string());
+            }
+        }
         Command::Inspect {
             model,
             json,

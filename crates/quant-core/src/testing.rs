@@ -665,9 +665,8 @@ pub fn check_requantize_stable<B: BlockFormat>(config: &KitConfig) -> Result<(),
             let y2 = dequantize_row_to_vec(&q2);
             let bl = B::BLOCK_LEN;
             // A block may change its bytes only if it still means exactly the same values.
-            let changed = (0..q.len()).find(|&b| {
-                q[b] != q2[b] && y[b * bl..(b + 1) * bl] != y2[b * bl..(b + 1) * bl]
-            });
+            let changed = (0..q.len())
+                .find(|&b| q[b] != q2[b] && y[b * bl..(b + 1) * bl] != y2[b * bl..(b + 1) * bl]);
             if let Some(b) = changed {
                 return Err(fail(format!(
                     "re-quantizing the dequantized row changes block {b}: {:?} -> {:?}",
