@@ -100,9 +100,9 @@ pub fn tensor_points(
                     q.len() as f64 * 8.0 / w.len() as f64,
                 )
             } else if fraction == 0.0 {
-                let q = quantize_matrix(format, w, rows, cols, imatrix)?;
+                let q = quantize_matrix(actual, w, rows, cols, imatrix)?;
                 (
-                    dequantize_matrix(format, &q, rows, cols)?,
+                    dequantize_matrix(actual, &q, rows, cols)?,
                     q.len() as f64 * 8.0 / w.len() as f64,
                 )
             } else {
