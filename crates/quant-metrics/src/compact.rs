@@ -329,7 +329,16 @@ impl<R: Read + Seek> CompactReader<R> {
                 n_vocab: header.n_vocab as usize,
             });
         }
-        let buf = vec![0u8; header.record_bytes() as usize];
+        // Allocate the record buffer only when records exist: then its size is bounded by the
+        // (already checked) stream length, even for a malicious top_k.
+        let buf = if header.logits_header()?.n_records() > 0 {
+            vec![
+                0u8;
+                usize::try_from(header.record_bytes()).map_err(|_| MetricsError::SizeOverflow)?
+            ]
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             inner,
             header,

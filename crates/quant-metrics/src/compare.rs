@@ -211,9 +211,8 @@ thread_local! {
 
 /// Fills `out` with `exp(l − max)` and returns `(ln Σ exp(l), 1/Σ exp(l − max))`.
 fn exp_row(logits: &[f32], max: f32, out: &mut Vec<f64>) -> (f64, f64) {
-    out.clear();
     let m = f64::from(max);
-    out.extend(logits.iter().map(|&l| (f64::from(l) - m).exp()));
+    exp_into(logits, m, out);
     let mut acc = [0.0f64; 4];
     let chunks = out.chunks_exact(4);
     let rest = chunks.remainder();
@@ -227,6 +226,55 @@ fn exp_row(logits: &[f32], max: f32, out: &mut Vec<f64>) -> (f64, f64) {
     }
     let sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     (m + sum.ln(), 1.0 / sum)
+}
+
+/// `out[v] = exp(x[v] − shift)` with [`exp_fast`], in a loop the compiler can vectorize.
+fn exp_into(x: &[f32], shift: f64, out: &mut Vec<f64>) {
+    out.clear();
+    out.resize(x.len(), 0.0);
+    for (o, &l) in out.iter_mut().zip(x) {
+        *o = exp_fast(f64::from(l) - shift);
+    }
+}
+
+/// `exp(x)` in f64 without a library call, branch-free so that loops over it vectorize.
+///
+/// `x` is clamped to `[−708, 709]` (the range where `exp` is a normal finite f64; below, the
+/// result is ~3e-308 instead of a subnormal or 0, which changes no sum of probabilities).
+/// Range reduction `x = n·ln 2 + r`, `|r| ≤ ln2/2`, with a two-part ln 2 (the high part has 32
+/// significant bits, so `n·LN2_HI` is exact), then the Taylor polynomial of degree 12 (truncation
+/// `r¹³/13! < 2e-16`) and the exponent added to the bits. Relative error ≤ 1e-15 (tested against
+/// the standard library).
+#[inline(always)]
+pub(crate) fn exp_fast(x: f64) -> f64 {
+    const LOG2_E: f64 = std::f64::consts::LOG2_E;
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000); // 6.93147180369123816490e-1
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76); // 1.90821492927058770002e-10
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵², rounds to an integer
+    let x = x.clamp(-708.0, 709.0);
+    let z = x * LOG2_E + MAGIC;
+    let n = z - MAGIC;
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let mut p = 1.0 / 479_001_600.0; // 1/12!
+    for c in [
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = p * r + c;
+    }
+    // The low bits of z hold n (two's complement); shifted into the exponent field they add n
+    // to p's exponent (p ∈ [0.7, 1.42], so the result stays normal for n ≥ −1021).
+    f64::from_bits(p.to_bits().wrapping_add(z.to_bits() << 52))
 }
 
 fn check_pair(base: usize, quant: usize, target: usize) -> Result<()> {
@@ -299,9 +347,14 @@ pub fn compare_log_probs(
     check_pair(base.len(), quant.len(), target)?;
     checked_max(base)?;
     checked_max(quant)?;
-    Ok(compare_core(base.len(), target, options.kl_floor, |v| {
-        let (lb, lq) = (f64::from(base[v]), f64::from(quant[v]));
-        (lb, lq, lb.exp(), lq.exp())
+    Ok(SCRATCH.with(|s| {
+        let (eb, eq) = &mut *s.borrow_mut();
+        exp_into(base, 0.0, eb);
+        exp_into(quant, 0.0, eq);
+        let (eb, eq) = (&eb[..], &eq[..]);
+        compare_core(base.len(), target, options.kl_floor, |v| {
+            (f64::from(base[v]), f64::from(quant[v]), eb[v], eq[v])
+        })
     }))
 }
 
@@ -328,7 +381,7 @@ pub fn compare_logits_to_log_probs(
             (
                 lb,
                 f64::from(quant_logits[v]) - lse_q,
-                lb.exp(),
+                exp_fast(lb),
                 eq[v] * inv_q,
             )
         })
@@ -433,4 +486,31 @@ pub fn count_flips(base_correct: &[bool], quant_correct: &[bool]) -> Result<Flip
         }
     }
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exp_fast;
+
+    /// exp_fast agrees with the standard library to 1e-15 relative over the whole used range.
+    #[test]
+    fn exp_fast_matches_std() {
+        let mut worst = 0.0f64;
+        let mut x = -708.0f64;
+        while x <= 709.0 {
+            for dx in [0.0, 1e-9, 0.346_573_590_279_972_6, 0.5] {
+                let y = x + dx;
+                if y > 709.0 {
+                    continue;
+                }
+                let (a, b) = (exp_fast(y), y.exp());
+                worst = worst.max((a - b).abs() / b);
+            }
+            x += 0.013_7;
+        }
+        assert!(worst <= 1e-15, "worst relative error {worst:e}");
+        assert_eq!(exp_fast(0.0), 1.0);
+        assert!(exp_fast(-1e6) > 0.0 && exp_fast(-1e6) < 1e-300);
+        assert!(exp_fast(1e6).is_finite());
+    }
 }

@@ -109,6 +109,13 @@ fn compact_round_trip_and_validation() {
         r.read_record(&mut rec),
         Err(MetricsError::InvalidRecord { .. })
     ));
+    // No records (n_chunk = 0) but a huge top_k: accepted without allocating a record buffer.
+    let mut empty = compact[..48].to_vec();
+    empty[12..16].copy_from_slice(&0x7fff_ffffu32.to_le_bytes()); // n_vocab
+    empty[16..20].copy_from_slice(&0x7fff_ffffu32.to_le_bytes()); // top_k
+    empty[40..44].copy_from_slice(&0u32.to_le_bytes()); // n_chunk
+    let mut r = CompactReader::new(Cursor::new(empty)).unwrap();
+    assert!(!r.read_record(&mut rec).unwrap());
     assert!(matches!(
         CompactRecord::from_log_probs(&[0.0, -1.0], 3, 0),
         Err(MetricsError::InvalidParameter(_))

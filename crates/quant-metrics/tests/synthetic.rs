@@ -617,3 +617,29 @@ fn divergences_match_the_textbook_formulas() {
     .unwrap();
     assert_eq!(c.kld, 1.0);
 }
+
+/// The llama.cpp scoring policy and the logits-file layout agree: record r's target is the r-th
+/// target of `LlamaCppChunks`, for odd and even contexts.
+#[test]
+fn llama_cpp_policy_matches_the_logits_file_record_order() {
+    for n_ctx in [3u32, 4, 7, 32] {
+        let n_chunk = 5u32;
+        let tokens: Vec<u32> = (0..n_ctx * n_chunk + 3).map(|i| i * 7 % 1000).collect();
+        let header = LogitsFileHeader::new(n_ctx, 1000, n_chunk).unwrap();
+        let policy = ScoringPolicy::LlamaCppChunks {
+            n_ctx: n_ctx as usize,
+            bos: None,
+            max_chunks: Some(n_chunk as usize),
+        };
+        let from_policy: Vec<u32> = policy
+            .windows(&tokens)
+            .unwrap()
+            .flat_map(|w| w.targets)
+            .collect();
+        let from_file: Vec<u32> = (0..header.n_records())
+            .map(|r| tokens[header.target_index(r) as usize])
+            .collect();
+        assert_eq!(from_policy, from_file, "n_ctx = {n_ctx}");
+        assert_eq!(from_policy.len() as u64, header.n_records());
+    }
+}
