@@ -20,6 +20,7 @@ mod generic;
 mod matvec;
 mod runtime;
 pub mod scalar;
+pub mod tolerance;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
