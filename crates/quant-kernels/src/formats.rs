@@ -2,7 +2,7 @@
 //! a weight format pairs with, and which backend method computes its dot product, quantizes its
 //! activations or dequantizes it.
 //!
-//! The generic products ([`QuantMatrix`](crate::QuantMatrix), [`vec_dot_typed`]) are written once
+//! The generic products ([`QuantMatrix`](crate::QuantMatrix), [`vec_dot_typed`](crate::vec_dot_typed)) are written once
 //! over these traits and monomorphised for every built-in format.
 
 use half::{bf16, f16};
