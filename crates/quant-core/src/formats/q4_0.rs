@@ -73,11 +73,12 @@ pub(crate) mod c_ops {
         }
     }
 
-    /// `1.5·2²³`: adding it to `|v| < 2²²` rounds `v` to an integer (ties to even) that can be
+    /// `1.5·2²³`: adding it to `|v| < 2²¹` rounds `v` to an integer (ties to even) that can be
     /// read from the low mantissa bits (ggml's `nearest_int` trick).
     const MAGIC: f32 = 12_582_912.0;
 
-    /// `v` rounded to the nearest integer, ties to even, as f32 and as i32, for `|v| < 2²²`.
+    /// `v` rounded to the nearest integer, ties to even, as f32 and as i32, for `|v| < 2²¹`
+    /// (the trick itself needs the rounded result inside `(−2²², 2²²)`).
     /// Only float adds and bit operations, so loops over it vectorize (Rust's saturating
     /// `as i32` does not, on x86-64).
     #[inline(always)]
@@ -86,7 +87,7 @@ pub(crate) mod c_ops {
         (s - MAGIC, (s.to_bits() as i32 & 0x007f_ffff) - 0x0040_0000)
     }
 
-    /// [`cvtt`] (truncation toward zero) for `|v| < 2²²`, branch-free and vectorizable. The
+    /// [`cvtt`] (truncation toward zero) for `|v| < 2²¹`, branch-free and vectorizable. The
     /// quantizers use it on blocks whose inverse scale is finite, where every scaled value is
     /// bounded by the quant range.
     #[inline(always)]
@@ -96,7 +97,7 @@ pub(crate) mod c_ops {
         i - i32::from((v >= 0.0) & (r > v)) + i32::from((v < 0.0) & (r < v))
     }
 
-    /// [`roundf_i32`] (round half away from zero) for `|v| < 2²²`, branch-free and
+    /// [`roundf_i32`] (round half away from zero) for `|v| < 2²¹`, branch-free and
     /// vectorizable: round to nearest even, then move the exact ties `v = r ± 0.5` that went
     /// toward zero one step away from it (`v − r` is exact).
     #[inline(always)]
@@ -336,5 +337,94 @@ impl BlockFormat for BlockQ4_0 {
         let d = (max / -8.0).abs();
         let d16 = f16::from_f32(d).to_f32();
         Some(d * (1.0 + 1.0 / 1024.0) + 8.0 * (d - d16).abs() + c_ops::slack(amax + 8.0 * d16))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::c_ops;
+
+    /// Values around every integer and half-integer in `[-160, 160]` (±0, ±1, ±2 ulp) and a
+    /// few large ones below 2²¹: the branch-free conversions must agree with the exact scalar
+    /// ones (`f32::round` is C's `roundf`; `as i32` truncates).
+    fn probe_values() -> Vec<f32> {
+        let mut v = Vec::new();
+        for k in -320..=320 {
+            let c = k as f32 * 0.5;
+            let mut up = c;
+            let mut down = c;
+            v.push(c);
+            for _ in 0..2 {
+                up = up.next_up();
+                down = down.next_down();
+                v.push(up);
+                v.push(down);
+            }
+        }
+        for big in [
+            2_097_151.5f32,
+            -2_097_151.5,
+            2_097_151.0,
+            1_048_576.5,
+            -1_048_575.5,
+        ] {
+            v.extend([big, big.next_up(), big.next_down()]);
+        }
+        v.extend([0.0, -0.0, 1e-30, -1e-30, 0.49999997, -0.49999997]);
+        v
+    }
+
+    #[test]
+    fn branch_free_rounding_matches_roundf() {
+        for v in probe_values() {
+            assert_eq!(c_ops::round_in_range(v), v.round() as i32, "round({v:e})");
+            assert_eq!(c_ops::roundf_i32(v), v.round() as i32, "roundf_i32({v:e})");
+        }
+    }
+
+    #[test]
+    fn branch_free_truncation_matches_cast() {
+        for v in probe_values() {
+            assert_eq!(c_ops::trunc_in_range(v), v as i32, "trunc({v:e})");
+            assert_eq!(c_ops::cvtt(v), v as i32, "cvtt({v:e})");
+        }
+    }
+
+    #[test]
+    fn x86_conversions_of_non_finite_values() {
+        // cvttss2si's "integer indefinite" and glibc's lroundf → LONG_MIN (+1 → low word 1).
+        for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 3e9, -3e9] {
+            assert_eq!(c_ops::cvtt(v), i32::MIN, "{v}");
+            assert_eq!(c_ops::roundf_i32(v), i32::MIN, "{v}");
+        }
+        for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e19, -1e19] {
+            assert_eq!(c_ops::lroundf_plus_one(v), 1, "{v}");
+        }
+        assert_eq!(c_ops::lroundf_plus_one(2.5), 4);
+        assert_eq!(c_ops::lroundf_plus_one(-2.5), -2);
+        assert_eq!(c_ops::lroundf_plus_one(4_294_967_296.0), 1); // 2³² + 1 → low word 1
+    }
+
+    #[test]
+    fn scans_follow_ggml_order() {
+        // First occurrence of the largest magnitude decides the sign.
+        let mut x = [0.25f32; 32];
+        x[5] = -2.0;
+        x[9] = 2.0;
+        assert_eq!(c_ops::abs_max_signed(&x), (2.0, -2.0));
+        x[2] = 2.0;
+        assert_eq!(c_ops::abs_max_signed(&x), (2.0, 2.0));
+        let (amax, max) = c_ops::abs_max_signed(&[-0.0f32; 32]);
+        assert_eq!((amax.to_bits(), max.to_bits()), (0, 0));
+        // A zero minimum keeps the sign of the first zero.
+        let mut y = [1.0f32; 32];
+        y[3] = -0.0;
+        y[7] = 0.0;
+        let (min, max) = c_ops::min_max(&y);
+        assert_eq!((min.to_bits(), max), ((-0.0f32).to_bits(), 1.0));
+        y[1] = 0.0;
+        assert_eq!(c_ops::min_max(&y).0.to_bits(), 0);
+        let (min, max) = c_ops::min_max(&[-0.0f32; 32]);
+        assert_eq!((min.to_bits(), max.to_bits()), (0x8000_0000, 0x8000_0000));
     }
 }
