@@ -25,25 +25,26 @@ crate::assert_block_size!(BlockQ5_0, 22);
 fn quantize_block_ref(x: &[f32; 32]) -> BlockQ5_0 {
     let (_, max) = c_ops::abs_max_signed(x);
     // All-zero blocks: max = +0 so d = -0 (ggml stores 0x8000 whatever the zeros' signs).
-    let d = max / -16.0;
+    // `max / -16` in ggml: same f32 as the multiplication by the exact reciprocal.
+    let d = max * -0.0625;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     let q = if id.is_finite() {
-        // x·id + 16.5 ∈ [0.5 − 2⁻¹⁸, 32.5 + 2⁻¹⁸]: the vectorizable truncation is exact.
-        quants(x, id, c_ops::trunc_in_range)
+        // x·id + 16.5 ∈ [0.5 − 2⁻¹⁸, 32.5 + 2⁻¹⁸]: the int8_t cast is a no-op and the vectorizable
+        // truncation of a non-negative value is exact.
+        quants(x, id, |v| c_ops::trunc_nonneg_in_range(v).min(31) as u8)
     } else {
         // |max| < 16·2⁻¹²⁸: x·id is ±inf or NaN, converted as x86 does.
-        quants(x, id, c_ops::cvtt)
+        quants(x, id, |v| i32::from(c_ops::cvtt(v) as i8).min(31) as u8)
     };
     pack(f16::from_f32(d), &q)
 }
 
-/// `MIN(31, (int8_t)(x·id + 16.5f))` with the given float → int conversion.
+/// `MIN(31, (int8_t)(x·id + 16.5f))`, with `conv` doing the `MIN(31, (int8_t)…)` part.
 #[inline(always)]
-fn quants(x: &[f32; 32], id: f32, trunc: impl Fn(f32) -> i32) -> [u8; 32] {
+fn quants(x: &[f32; 32], id: f32, conv: impl Fn(f32) -> u8) -> [u8; 32] {
     let mut q = [0u8; 32];
     for (q, v) in q.iter_mut().zip(x) {
-        let t = i32::from(trunc(v * id + 16.5) as i8);
-        *q = t.min(31) as u8;
+        *q = conv(v * id + 16.5);
     }
     q
 }
