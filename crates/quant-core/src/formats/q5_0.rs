@@ -50,29 +50,35 @@ fn quants(x: &[f32; 32], id: f32, conv: impl Fn(f32) -> u8) -> [u8; 32] {
 }
 
 /// Packs 5-bit quants: low nibbles in nibble order, fifth bits into `qh`.
-#[inline]
+#[inline(always)]
 pub(crate) fn pack_q5(q: &[u8; 32]) -> ([u8; 4], [u8; 16]) {
     let mut qs = [0u8; 16];
-    let mut qh = 0u32;
     for j in 0..16 {
         qs[j] = (q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4);
     }
-    for (j, q) in q.iter().enumerate() {
-        qh |= u32::from((q & 0x10) >> 4) << j;
+    // Bit j of the little-endian u32 = bit 4 of q[j]: byte b collects values 8b..8b+8.
+    let mut qh = [0u8; 4];
+    for (h, g) in qh.iter_mut().zip(q.as_chunks::<8>().0) {
+        for (k, q) in g.iter().enumerate() {
+            *h |= ((q >> 4) & 1) << k;
+        }
     }
-    (qh.to_le_bytes(), qs)
+    (qh, qs)
 }
 
 /// Unpacks 5-bit quants (`0..=31`) as ggml's `dequantize_row_q5_*` does.
-#[inline]
+#[inline(always)]
 pub(crate) fn unpack_q5(qh: [u8; 4], qs: &[u8; 16]) -> [u8; 32] {
     let qh = u32::from_le_bytes(qh);
     let mut q = [0u8; 32];
     for j in 0..16 {
-        let h0 = (((qh >> j) << 4) & 0x10) as u8;
-        let h1 = ((qh >> (j + 12)) & 0x10) as u8;
-        q[j] = (qs[j] & 0x0F) | h0;
-        q[j + 16] = (qs[j] >> 4) | h1;
+        q[j] = qs[j] & 0x0F;
+        q[j + 16] = qs[j] >> 4;
+    }
+    // ggml's `((qh >> j) << 4) & 0x10` and `(qh >> (j + 12)) & 0x10`: bit j of qh as 0x10,
+    // tested with a per-lane constant mask (SSE2 has no per-lane variable shifts).
+    for (j, q) in q.iter_mut().enumerate() {
+        *q |= u8::from(qh & (1u32 << j) != 0) << 4;
     }
     q
 }
