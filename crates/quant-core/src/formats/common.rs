@@ -27,6 +27,14 @@ pub(crate) const GROUP_MAX_EPS: f32 = 1e-15;
 /// Longest group the fixed-size scratch buffers below support (ggml never uses more than 32).
 const MAX_GROUP: usize = 32;
 
+/// Number of independent trial scales evaluated side by side (SIMD-friendly lanes) by the
+/// scale searches below. Each lane performs exactly ggml's operations for its trial.
+const LANES: usize = 8;
+
+/// Lanes of the `make_qkx2/3_quants` search, whose trials must be re-evaluated after each
+/// accepted trial (ggml updates `min` there), so fewer lanes waste less work.
+const QKX_LANES: usize = 4;
+
 /// ggml's `nearest_int`: round to the nearest integer, ties to even, by adding `1.5·2^23` and
 /// reading the low mantissa bits.
 ///
@@ -46,6 +54,15 @@ pub(crate) fn nearest_int(fval: f32) -> i32 {
     (i & 0x007f_ffff) - 0x0040_0000
 }
 
+/// [`nearest_int`] without the debug assertion, for the lane loops (whose arguments are bounded
+/// by construction: `|iscale·x| <= nmax + 1`), so that they vectorize in debug-assertion builds.
+#[inline(always)]
+fn nearest_int_lane(fval: f32) -> i32 {
+    let val = fval + 12_582_912.0;
+    let i = val.to_bits() as i32;
+    (i & 0x007f_ffff) - 0x0040_0000
+}
+
 /// ggml's `make_qx_quants`: fit a symmetric scale for quants in `[-nmax, nmax - 1]`.
 ///
 /// Writes `L[i] = q_i + nmax` (so `0 ..= 2·nmax − 1`) into `l` and returns the scale `d` such that
@@ -54,7 +71,7 @@ pub(crate) fn nearest_int(fval: f32) -> i32 {
 /// `x²` (1), `1` (2), `|x|` (3) or `sqrt|x|` (other); a negative `rmse_type` returns right after
 /// the first refit (the average of the least-squares and the initial scale).
 ///
-/// `x.len() == l.len()`; `qw`, if given, has at least `x.len()` entries.
+/// `x.len() <= 32` and `l.len() >= x.len()`; `qw`, if given, has at least `x.len()` entries.
 pub(crate) fn make_qx_quants(
     nmax: i32,
     x: &[f32],
@@ -63,6 +80,7 @@ pub(crate) fn make_qx_quants(
     qw: Option<&[f32]>,
 ) -> f32 {
     let n = x.len();
+    assert!(n <= MAX_GROUP, "group of {n} values");
     let l = &mut l[..n];
     let mut max = 0.0f32;
     let mut amax = 0.0f32;
@@ -78,7 +96,7 @@ pub(crate) fn make_qx_quants(
         return 0.0;
     }
     let nmaxf = nmax as f32;
-    let mut iscale = -nmaxf / max;
+    let iscale = -nmaxf / max;
     if rmse_type == 0 {
         for (li, &xi) in l.iter_mut().zip(x) {
             let q = nearest_int(iscale * xi);
@@ -121,26 +139,41 @@ pub(crate) fn make_qx_quants(
         };
     }
     let mut best = scale * sumlx;
-    for is in -9..=9 {
-        if is == 0 {
-            continue;
+    // ggml's 18 trial scales `is = −9 ..= 9, is ≠ 0` are independent of each other (only the
+    // acceptance is sequential), so LANES of them are evaluated side by side, each lane with
+    // exactly ggml's operations, then accepted in ggml's order.
+    const TRIALS: [i32; 18] = [
+        -9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ];
+    let mut w = [0.0f32; MAX_GROUP];
+    for i in 0..n {
+        w[i] = weight(i);
+    }
+    for batch in TRIALS.chunks(LANES) {
+        let mut lane_iscale = [0.0f32; LANES];
+        for (t, v) in lane_iscale.iter_mut().enumerate() {
+            let is = batch[t.min(batch.len() - 1)];
+            *v = -(nmaxf + 0.1 * is as f32) / max;
         }
-        iscale = -(nmaxf + 0.1 * is as f32) / max;
-        sumlx = 0.0;
-        suml2 = 0.0;
+        let mut lx = [0.0f32; LANES];
+        let mut l2 = [0.0f32; LANES];
         for i in 0..n {
-            let q = nearest_int(iscale * x[i]).clamp(-nmax, nmax - 1) as f32;
-            let w = weight(i);
-            sumlx += w * x[i] * q;
-            suml2 += w * q * q;
-        }
-        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
-            for i in 0..n {
-                let q = nearest_int(iscale * x[i]);
-                l[i] = (nmax + q.clamp(-nmax, nmax - 1)) as i8;
+            let (wi, xi) = (w[i], x[i]);
+            for t in 0..LANES {
+                let q = nearest_int_lane(lane_iscale[t] * xi).clamp(-nmax, nmax - 1) as f32;
+                lx[t] += wi * xi * q;
+                l2[t] += wi * q * q;
             }
-            scale = sumlx / suml2;
-            best = scale * sumlx;
+        }
+        for t in 0..batch.len() {
+            if l2[t] > 0.0 && lx[t] * lx[t] > best * l2[t] {
+                for i in 0..n {
+                    let q = nearest_int(lane_iscale[t] * x[i]);
+                    l[i] = (nmax + q.clamp(-nmax, nmax - 1)) as i8;
+                }
+                scale = lx[t] / l2[t];
+                best = scale * lx[t];
+            }
         }
     }
     scale
@@ -262,6 +295,56 @@ pub(crate) fn make_qkx3_quants(
     make_qkx_quants_impl(nmax, x, weights, l, rmin, rdelta, nstep, use_mad, true)
 }
 
+/// `nearest_int(v)` as an f32, computed with float operations only (SIMD-friendly): adding and
+/// subtracting `1.5·2²³` rounds to an integer, half to even, exactly as ggml's bit trick does for
+/// `|v| < 2²²`. Sets `*outside` when `v` is outside that range (or NaN), where the caller must
+/// use [`nearest_int`] instead.
+#[inline(always)]
+fn round_lane(v: f32, outside: &mut bool) -> f32 {
+    *outside |= v.is_nan() || v.abs() >= 4_194_304.0;
+    (v + 12_582_912.0) - 12_582_912.0
+}
+
+/// The trial loop of `make_qkx2/3_quants` for QKX_LANES trial scales: quants `laux[i][t]` (as f32)
+/// and the sums `[Σw·l, Σw·l², Σw·l·x]` per lane, in ggml's order. With `FAST`, rounds with
+/// [`round_lane`] and returns `false` (results unusable) if any argument was out of its range;
+/// without, uses [`nearest_int`] and always succeeds.
+#[inline(always)]
+fn qkx_lanes<const FAST: bool>(
+    x: &[f32],
+    w: &[f32],
+    min: f32,
+    nmaxf: f32,
+    lane_iscale: &[f32; QKX_LANES],
+    laux: &mut [[f32; QKX_LANES]; MAX_GROUP],
+    sums: [&mut [f32; QKX_LANES]; 3],
+) -> bool {
+    let [sum_l, sum_l2, sum_xl] = sums;
+    *sum_l = [0.0; QKX_LANES];
+    *sum_l2 = [0.0; QKX_LANES];
+    *sum_xl = [0.0; QKX_LANES];
+    let mut outside = false;
+    for ((&xi, &wi), row) in x.iter().zip(w).zip(laux.iter_mut()) {
+        let xm = xi - min;
+        for t in 0..QKX_LANES {
+            let v = lane_iscale[t] * xm;
+            let q = if FAST {
+                let r = round_lane(v, &mut outside);
+                // clamp(0, nmax); `r >= 0` is false for NaN, like nearest_int(NaN) = 0.
+                let r = if r >= 0.0 { r } else { 0.0 };
+                if r > nmaxf { nmaxf } else { r }
+            } else {
+                nearest_int(v).clamp(0, nmaxf as i32) as f32
+            };
+            row[t] = q;
+            sum_l[t] += wi * q;
+            sum_l2[t] += wi * q * q;
+            sum_xl[t] += wi * q * xi;
+        }
+    }
+    !(FAST && outside)
+}
+
 /// Shared body of `make_qkx2_quants` / `make_qkx3_quants`, which differ only in the default
 /// weights and in the test for a constant group (`max == min` vs `max <= min`, identical for
 /// non-NaN input since `min <= max` always holds after the scan).
@@ -281,15 +364,18 @@ fn make_qkx_quants_impl(
     let n = x.len();
     assert!(n <= MAX_GROUP && n > 0, "group of {n} values");
     let l = &mut l[..n];
-    let weight = |i: usize| -> f32 {
-        match weights {
-            Some(w) => w[i],
-            None => x[i] * x[i],
+    let mut w = [0.0f32; MAX_GROUP];
+    match weights {
+        Some(ws) => w[..n].copy_from_slice(&ws[..n]),
+        None => {
+            for i in 0..n {
+                w[i] = x[i] * x[i];
+            }
         }
-    };
+    }
     let mut min = x[0];
     let mut max = x[0];
-    let mut sum_w = weight(0);
+    let mut sum_w = w[0];
     let mut sum_x = sum_w * x[0];
     for i in 1..n {
         if x[i] < min {
@@ -298,9 +384,8 @@ fn make_qkx_quants_impl(
         if x[i] > max {
             max = x[i];
         }
-        let w = weight(i);
-        sum_w += w;
-        sum_x += w * x[i];
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
     }
     if min > 0.0 {
         min = 0.0;
@@ -311,7 +396,7 @@ fn make_qkx_quants_impl(
         return (0.0, -min);
     }
     let nmaxf = nmax as f32;
-    let mut iscale = nmaxf / (max - min);
+    let iscale = nmaxf / (max - min);
     let mut scale = 1.0 / iscale;
     let mut best_error = 0.0f32;
     for i in 0..n {
@@ -319,47 +404,89 @@ fn make_qkx_quants_impl(
         l[i] = q as u8;
         let diff = scale * q as f32 + min - x[i];
         let diff = if use_mad { diff.abs() } else { diff * diff };
-        best_error += weight(i) * diff;
+        best_error += w[i] * diff;
     }
     if nstep < 1 {
         return (scale, -min);
     }
-    let mut laux = [0u8; MAX_GROUP];
-    for is in 0..=nstep {
-        iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
-        let mut sum_l = 0.0f32;
-        let mut sum_l2 = 0.0f32;
-        let mut sum_xl = 0.0f32;
+    // ggml tries the scales `is = 0 ..= nstep` one after the other. A trial depends on the
+    // earlier ones only through `min`, which changes when a trial wins. So we evaluate QKX_LANES
+    // consecutive trials side by side (each lane with exactly ggml's operations, in ggml's
+    // order, so the results are bit-identical), then accept them in ggml's order; after a win
+    // that changes `min`, the following trials are evaluated again with the new `min`.
+    let mut is = 0i32;
+    while is <= nstep {
+        let count = (nstep - is + 1).min(QKX_LANES as i32) as usize;
+        let mut lane_iscale = [0.0f32; QKX_LANES];
+        for (t, v) in lane_iscale.iter_mut().enumerate() {
+            let ist = is + t.min(count - 1) as i32;
+            *v = (rmin + rdelta * ist as f32 + nmaxf) / (max - min);
+        }
+        let mut laux = [[0.0f32; QKX_LANES]; MAX_GROUP];
+        let mut sum_l = [0.0f32; QKX_LANES];
+        let mut sum_l2 = [0.0f32; QKX_LANES];
+        let mut sum_xl = [0.0f32; QKX_LANES];
+        let fits = qkx_lanes::<true>(
+            &x[..n],
+            &w[..n],
+            min,
+            nmaxf,
+            &lane_iscale,
+            &mut laux,
+            [&mut sum_l, &mut sum_l2, &mut sum_xl],
+        );
+        if !fits {
+            qkx_lanes::<false>(
+                &x[..n],
+                &w[..n],
+                min,
+                nmaxf,
+                &lane_iscale,
+                &mut laux,
+                [&mut sum_l, &mut sum_l2, &mut sum_xl],
+            );
+        }
+        let mut det = [0.0f32; QKX_LANES];
+        let mut this_scale = [0.0f32; QKX_LANES];
+        let mut this_min = [0.0f32; QKX_LANES];
+        for t in 0..QKX_LANES {
+            det[t] = sum_w * sum_l2[t] - sum_l[t] * sum_l[t];
+            // Computed for every lane; used only where det > 0, as in ggml.
+            this_scale[t] = (sum_w * sum_xl[t] - sum_x * sum_l[t]) / det[t];
+            this_min[t] = (sum_l2[t] * sum_x - sum_l[t] * sum_xl[t]) / det[t];
+            if this_min[t] > 0.0 {
+                this_min[t] = 0.0;
+                this_scale[t] = sum_xl[t] / sum_l2[t];
+            }
+        }
+        let mut cur_error = [0.0f32; QKX_LANES];
         for i in 0..n {
-            let q = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
-            laux[i] = q as u8;
-            let w = weight(i);
-            let qf = q as f32;
-            sum_l += w * qf;
-            sum_l2 += w * qf * qf;
-            sum_xl += w * qf * x[i];
-        }
-        let det = sum_w * sum_l2 - sum_l * sum_l;
-        if det > 0.0 {
-            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
-            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
-            if this_min > 0.0 {
-                this_min = 0.0;
-                this_scale = sum_xl / sum_l2;
-            }
-            let mut cur_error = 0.0f32;
-            for i in 0..n {
-                let diff = this_scale * f32::from(laux[i]) + this_min - x[i];
+            let (wi, xi) = (w[i], x[i]);
+            for t in 0..QKX_LANES {
+                let diff = this_scale[t] * laux[i][t] + this_min[t] - xi;
                 let diff = if use_mad { diff.abs() } else { diff * diff };
-                cur_error += weight(i) * diff;
-            }
-            if cur_error < best_error {
-                l.copy_from_slice(&laux[..n]);
-                best_error = cur_error;
-                scale = this_scale;
-                min = this_min;
+                cur_error[t] += wi * diff;
             }
         }
+        let mut advance = count;
+        for t in 0..count {
+            if det[t] > 0.0 && cur_error[t] < best_error {
+                for i in 0..n {
+                    l[i] = laux[i][t] as u8;
+                }
+                best_error = cur_error[t];
+                scale = this_scale[t];
+                // Later lanes used the old `min` in `iscale` and `x − min`; they stay valid
+                // only if its value is unchanged (±0 give identical quants).
+                let changed = this_min[t] != min;
+                min = this_min[t];
+                if changed {
+                    advance = t + 1;
+                    break;
+                }
+            }
+        }
+        is += advance as i32;
     }
     (scale, -min)
 }
@@ -722,6 +849,202 @@ pub(crate) fn quantize_iq4_impl(
     }
 }
 
+/// ggml's scale searches written as plain sequential loops (the first version of this module),
+/// kept to check the lane-parallel versions above bit for bit on random data.
+#[cfg(test)]
+#[allow(clippy::too_many_arguments)]
+mod scalar_ref {
+    use super::*;
+
+    pub(super) fn make_qx_quants(
+        nmax: i32,
+        x: &[f32],
+        l: &mut [i8],
+        rmse_type: i32,
+        qw: Option<&[f32]>,
+    ) -> f32 {
+        let n = x.len();
+        let l = &mut l[..n];
+        let mut max = 0.0f32;
+        let mut amax = 0.0f32;
+        for &xi in x {
+            let ax = xi.abs();
+            if ax > amax {
+                amax = ax;
+                max = xi;
+            }
+        }
+        if amax < GROUP_MAX_EPS {
+            l.fill(0);
+            return 0.0;
+        }
+        let nmaxf = nmax as f32;
+        let mut iscale = -nmaxf / max;
+        if rmse_type == 0 {
+            for (li, &xi) in l.iter_mut().zip(x) {
+                let q = nearest_int(iscale * xi);
+                *li = (nmax + q.clamp(-nmax, nmax - 1)) as i8;
+            }
+            return 1.0 / iscale;
+        }
+        let (rmse_type, return_early) = if rmse_type < 0 {
+            (-rmse_type, true)
+        } else {
+            (rmse_type, false)
+        };
+        let weight = |i: usize| -> f32 {
+            match qw {
+                Some(w) => w[i],
+                None => match rmse_type {
+                    1 => x[i] * x[i],
+                    2 => 1.0,
+                    3 => x[i].abs(),
+                    _ => x[i].abs().sqrt(),
+                },
+            }
+        };
+        let mut sumlx = 0.0f32;
+        let mut suml2 = 0.0f32;
+        for i in 0..n {
+            let q = nearest_int(iscale * x[i]).clamp(-nmax, nmax - 1);
+            l[i] = (q + nmax) as i8;
+            let w = weight(i);
+            let qf = q as f32;
+            sumlx += w * x[i] * qf;
+            suml2 += w * qf * qf;
+        }
+        let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
+        if return_early {
+            return if suml2 > 0.0 {
+                0.5 * (scale + 1.0 / iscale)
+            } else {
+                1.0 / iscale
+            };
+        }
+        let mut best = scale * sumlx;
+        for is in -9..=9 {
+            if is == 0 {
+                continue;
+            }
+            iscale = -(nmaxf + 0.1 * is as f32) / max;
+            sumlx = 0.0;
+            suml2 = 0.0;
+            for i in 0..n {
+                let q = nearest_int(iscale * x[i]).clamp(-nmax, nmax - 1) as f32;
+                let w = weight(i);
+                sumlx += w * x[i] * q;
+                suml2 += w * q * q;
+            }
+            if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
+                for i in 0..n {
+                    let q = nearest_int(iscale * x[i]);
+                    l[i] = (nmax + q.clamp(-nmax, nmax - 1)) as i8;
+                }
+                scale = sumlx / suml2;
+                best = scale * sumlx;
+            }
+        }
+        scale
+    }
+
+    pub(super) fn make_qkx_quants_impl(
+        nmax: i32,
+        x: &[f32],
+        weights: Option<&[f32]>,
+        l: &mut [u8],
+        rmin: f32,
+        rdelta: f32,
+        nstep: i32,
+        use_mad: bool,
+        qkx3: bool,
+    ) -> (f32, f32) {
+        let n = x.len();
+        assert!(n <= MAX_GROUP && n > 0, "group of {n} values");
+        let l = &mut l[..n];
+        let weight = |i: usize| -> f32 {
+            match weights {
+                Some(w) => w[i],
+                None => x[i] * x[i],
+            }
+        };
+        let mut min = x[0];
+        let mut max = x[0];
+        let mut sum_w = weight(0);
+        let mut sum_x = sum_w * x[0];
+        for i in 1..n {
+            if x[i] < min {
+                min = x[i];
+            }
+            if x[i] > max {
+                max = x[i];
+            }
+            let w = weight(i);
+            sum_w += w;
+            sum_x += w * x[i];
+        }
+        if min > 0.0 {
+            min = 0.0;
+        }
+        let constant = if qkx3 { max <= min } else { max == min };
+        if constant {
+            l.fill(0);
+            return (0.0, -min);
+        }
+        let nmaxf = nmax as f32;
+        let mut iscale = nmaxf / (max - min);
+        let mut scale = 1.0 / iscale;
+        let mut best_error = 0.0f32;
+        for i in 0..n {
+            let q = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
+            l[i] = q as u8;
+            let diff = scale * q as f32 + min - x[i];
+            let diff = if use_mad { diff.abs() } else { diff * diff };
+            best_error += weight(i) * diff;
+        }
+        if nstep < 1 {
+            return (scale, -min);
+        }
+        let mut laux = [0u8; MAX_GROUP];
+        for is in 0..=nstep {
+            iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
+            let mut sum_l = 0.0f32;
+            let mut sum_l2 = 0.0f32;
+            let mut sum_xl = 0.0f32;
+            for i in 0..n {
+                let q = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
+                laux[i] = q as u8;
+                let w = weight(i);
+                let qf = q as f32;
+                sum_l += w * qf;
+                sum_l2 += w * qf * qf;
+                sum_xl += w * qf * x[i];
+            }
+            let det = sum_w * sum_l2 - sum_l * sum_l;
+            if det > 0.0 {
+                let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+                let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+                if this_min > 0.0 {
+                    this_min = 0.0;
+                    this_scale = sum_xl / sum_l2;
+                }
+                let mut cur_error = 0.0f32;
+                for i in 0..n {
+                    let diff = this_scale * f32::from(laux[i]) + this_min - x[i];
+                    let diff = if use_mad { diff.abs() } else { diff * diff };
+                    cur_error += weight(i) * diff;
+                }
+                if cur_error < best_error {
+                    l.copy_from_slice(&laux[..n]);
+                    best_error = cur_error;
+                    scale = this_scale;
+                    min = this_min;
+                }
+            }
+        }
+        (scale, -min)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -786,5 +1109,145 @@ mod tests {
         for i in 0..16 {
             assert_eq!(best_index_int8(v, f32::from(v[i])), i as u8);
         }
+    }
+
+    /// xorshift64* stream for the equivalence tests.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn unit(&mut self) -> f32 {
+            (self.next() >> 40) as f32 / (1u64 << 24) as f32
+        }
+        /// A group of `n` values of one of several shapes (symmetric, one-signed, offset,
+        /// sparse, few-valued, integer), at a random magnitude.
+        fn group(&mut self, n: usize) -> Vec<f32> {
+            let amp = [1.0f32, 1e-3, 300.0, 1e-7][(self.next() % 4) as usize];
+            let kind = self.next() % 6;
+            let off = self.unit() * 2.0 - 1.0;
+            let a = self.unit();
+            let b = -self.unit();
+            (0..n)
+                .map(|_| {
+                    let u = self.unit() * 2.0 - 1.0;
+                    amp * match kind {
+                        0 => u,
+                        1 => u.abs(),
+                        2 => off + 0.05 * u,
+                        3 => {
+                            if self.next().is_multiple_of(5) {
+                                u
+                            } else {
+                                0.0
+                            }
+                        }
+                        4 => {
+                            if self.next().is_multiple_of(2) {
+                                a
+                            } else {
+                                b
+                            }
+                        }
+                        _ => (u * 5.0).round(),
+                    }
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn lane_parallel_qkx_matches_sequential() {
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        let params: [(i32, usize, f32, f32, i32, bool); 5] = [
+            (15, 32, -1.0, 0.1, 20, false),
+            (31, 32, -0.5, 0.1, 15, false),
+            (3, 16, -0.5, 0.1, 15, true),
+            (15, 32, -0.9, 0.05, 36, false),
+            (3, 16, -0.9, 0.05, 36, false),
+        ];
+        for it in 0..20_000 {
+            let (nmax, n, rmin, rdelta, nstep, mad) = params[it % params.len()];
+            let x = r.group(n);
+            let w: Vec<f32> = (0..n).map(|_| r.unit() * 4.0 + 0.01).collect();
+            for (weights, qkx3) in [(Some(&w[..]), false), (Some(&w[..]), true), (None, true)] {
+                let mut l1 = [0u8; 32];
+                let mut l2 = [0u8; 32];
+                let a = make_qkx_quants_impl(
+                    nmax, &x, weights, &mut l1, rmin, rdelta, nstep, mad, qkx3,
+                );
+                let b = scalar_ref::make_qkx_quants_impl(
+                    nmax, &x, weights, &mut l2, rmin, rdelta, nstep, mad, qkx3,
+                );
+                assert_eq!(
+                    (a.0.to_bits(), a.1.to_bits()),
+                    (b.0.to_bits(), b.1.to_bits())
+                );
+                assert_eq!(l1, l2, "{x:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn lane_parallel_qx_matches_sequential() {
+        let mut r = Rng(0x0123_4567_89ab_cdef);
+        for it in 0..20_000 {
+            let n = if it % 2 == 0 { 16 } else { 32 };
+            let nmax = [4, 8, 16, 32][it % 4];
+            let rmse_type = [1, 2, 3, 4, -1, 0][(it / 4) % 6];
+            let x = r.group(n);
+            let w: Vec<f32> = (0..n).map(|_| r.unit() * 4.0 + 0.01).collect();
+            for qw in [None, Some(&w[..])] {
+                let mut l1 = [0i8; 32];
+                let mut l2 = [0i8; 32];
+                let a = make_qx_quants(nmax, &x, &mut l1, rmse_type, qw);
+                let b = scalar_ref::make_qx_quants(nmax, &x, &mut l2, rmse_type, qw);
+                assert_eq!(a.to_bits(), b.to_bits());
+                assert_eq!(l1, l2);
+            }
+        }
+    }
+
+    /// Relative speed of the lane-parallel and sequential scale searches (run with
+    /// `--ignored --nocapture`; interleaved so that machine load affects both alike).
+    #[test]
+    #[ignore]
+    fn lane_parallel_speed() {
+        let mut r = Rng(7);
+        let groups: Vec<Vec<f32>> = (0..512).map(|_| r.group(32)).collect();
+        let w: Vec<f32> = (0..32).map(|i| 1.0 + i as f32 * 0.1).collect();
+        let (mut best_new, mut best_old) = (f64::MAX, f64::MAX);
+        for _ in 0..50 {
+            let t = std::time::Instant::now();
+            for g in &groups {
+                let mut l = [0u8; 32];
+                core::hint::black_box(make_qkx2_quants(15, g, &w, &mut l, -1.0, 0.1, 20, false));
+            }
+            best_new = best_new.min(t.elapsed().as_secs_f64());
+            let t = std::time::Instant::now();
+            for g in &groups {
+                let mut l = [0u8; 32];
+                core::hint::black_box(scalar_ref::make_qkx_quants_impl(
+                    15,
+                    g,
+                    Some(&w),
+                    &mut l,
+                    -1.0,
+                    0.1,
+                    20,
+                    false,
+                    false,
+                ));
+            }
+            best_old = best_old.min(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "make_qkx2_quants(32, nmax 15, 21 trials): lanes {:.0} ns, sequential {:.0} ns per group",
+            best_new * 1e9 / 512.0,
+            best_old * 1e9 / 512.0
+        );
     }
 }
