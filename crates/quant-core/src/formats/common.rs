@@ -254,6 +254,7 @@ pub(crate) fn make_q3_quants(nmax: i32, x: &[f32], l: &mut [i8], do_rmse: bool) 
 /// Returns `(scale, the_min)`; `the_min >= 0` is ggml's `*the_min` (the negated offset, `-0.0`
 /// possible exactly where ggml gives it). `x.len() <= 32`; `weights` and `l` at least as long.
 #[allow(clippy::too_many_arguments)]
+#[allow(dead_code)] // the K-quants use `make_qkx_quants_groups`; kept for single-group callers
 pub(crate) fn make_qkx2_quants(
     nmax: i32,
     x: &[f32],
@@ -282,6 +283,7 @@ pub(crate) fn make_qkx2_quants(
 ///
 /// Returns `(scale, the_min)` (ggml's return value and `*the_min`). `x.len() <= 32`.
 #[allow(clippy::too_many_arguments)]
+#[allow(dead_code)] // used by the q4_1 / q5_1 importance-weighted quantizers
 pub(crate) fn make_qkx3_quants(
     nmax: i32,
     x: &[f32],
@@ -489,6 +491,238 @@ fn make_qkx_quants_impl(
         is += advance as i32;
     }
     (scale, -min)
+}
+
+/// [`make_qkx2_quants`] / [`make_qkx3_quants`] for `G` independent groups of `N` values at once
+/// (`x`, `weights` and `l` hold the groups one after the other), as the K-quants call them for
+/// the sub-blocks of a super-block.
+///
+/// Each group runs ggml's sequential search with exactly ggml's operations in ggml's order; the
+/// groups are evaluated side by side (one SIMD lane per group), so the results are bit-identical
+/// to `G` separate calls. `qkx3` selects `make_qkx3_quants`' constant-group test (the weights
+/// must be given either way). Returns the scales and `the_min`s.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn make_qkx_quants_groups<const G: usize, const N: usize>(
+    nmax: i32,
+    x: &[f32],
+    weights: &[f32],
+    l: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+    qkx3: bool,
+) -> ([f32; G], [f32; G]) {
+    assert!(N >= 1 && x.len() == G * N && weights.len() == G * N && l.len() == G * N);
+    // Transposed copies: row i holds value i of every group, so lane g is contiguous.
+    let mut xt = [[0.0f32; G]; N];
+    let mut wt = [[0.0f32; G]; N];
+    for g in 0..G {
+        for i in 0..N {
+            xt[i][g] = x[g * N + i];
+            wt[i][g] = weights[g * N + i];
+        }
+    }
+    let mut min = xt[0];
+    let mut max = xt[0];
+    let mut sum_w = wt[0];
+    let mut sum_x = [0.0f32; G];
+    for g in 0..G {
+        sum_x[g] = sum_w[g] * xt[0][g];
+    }
+    for i in 1..N {
+        for g in 0..G {
+            let xi = xt[i][g];
+            if xi < min[g] {
+                min[g] = xi;
+            }
+            if xi > max[g] {
+                max[g] = xi;
+            }
+            sum_w[g] += wt[i][g];
+            sum_x[g] += wt[i][g] * xi;
+        }
+    }
+    let mut active = [false; G];
+    for g in 0..G {
+        if min[g] > 0.0 {
+            min[g] = 0.0;
+        }
+        active[g] = if qkx3 {
+            max[g] > min[g]
+        } else {
+            max[g] != min[g]
+        };
+    }
+    let nmaxf = nmax as f32;
+    let mut lt = [[0u8; G]; N];
+    let mut scale = [0.0f32; G];
+    let mut best_error = [0.0f32; G];
+    let mut iscale = [0.0f32; G];
+    for g in 0..G {
+        if active[g] {
+            iscale[g] = nmaxf / (max[g] - min[g]);
+            scale[g] = 1.0 / iscale[g];
+        }
+    }
+    for i in 0..N {
+        for g in 0..G {
+            if active[g] {
+                let q = nearest_int(iscale[g] * (xt[i][g] - min[g])).clamp(0, nmax);
+                lt[i][g] = q as u8;
+                let diff = scale[g] * q as f32 + min[g] - xt[i][g];
+                let diff = if use_mad { diff.abs() } else { diff * diff };
+                best_error[g] += wt[i][g] * diff;
+            }
+        }
+    }
+    if nstep >= 1 {
+        let mut laux = [[0.0f32; G]; N];
+        for is in 0..=nstep {
+            let mut lane_iscale = [0.0f32; G];
+            let num = rmin + rdelta * is as f32 + nmaxf;
+            for g in 0..G {
+                let v = num / (max[g] - min[g]);
+                lane_iscale[g] = if active[g] { v } else { 0.0 };
+            }
+            let mut sums = [[0.0f32; G]; 3];
+            if !qkx_group_lanes::<true, G, N>(
+                &xt,
+                &wt,
+                &min,
+                nmaxf,
+                &lane_iscale,
+                &mut laux,
+                &mut sums,
+            ) {
+                qkx_group_lanes::<false, G, N>(
+                    &xt,
+                    &wt,
+                    &min,
+                    nmaxf,
+                    &lane_iscale,
+                    &mut laux,
+                    &mut sums,
+                );
+            }
+            let [sum_l, sum_l2, sum_xl] = sums;
+            let mut det = [0.0f32; G];
+            let mut this_scale = [0.0f32; G];
+            let mut this_min = [0.0f32; G];
+            for g in 0..G {
+                det[g] = sum_w[g] * sum_l2[g] - sum_l[g] * sum_l[g];
+                // Computed for every lane; used only where det > 0, as in ggml.
+                this_scale[g] = (sum_w[g] * sum_xl[g] - sum_x[g] * sum_l[g]) / det[g];
+                this_min[g] = (sum_l2[g] * sum_x[g] - sum_l[g] * sum_xl[g]) / det[g];
+                if this_min[g] > 0.0 {
+                    this_min[g] = 0.0;
+                    this_scale[g] = sum_xl[g] / sum_l2[g];
+                }
+            }
+            let cur_error = if use_mad {
+                group_errors::<true, G, N>(&xt, &wt, &laux, &this_scale, &this_min)
+            } else {
+                group_errors::<false, G, N>(&xt, &wt, &laux, &this_scale, &this_min)
+            };
+            let mut won = [false; G];
+            let mut any = false;
+            for g in 0..G {
+                if active[g] && det[g] > 0.0 && cur_error[g] < best_error[g] {
+                    won[g] = true;
+                    any = true;
+                    best_error[g] = cur_error[g];
+                    scale[g] = this_scale[g];
+                    min[g] = this_min[g];
+                }
+            }
+            if any {
+                for i in 0..N {
+                    for g in 0..G {
+                        if won[g] {
+                            lt[i][g] = laux[i][g] as u8;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut the_min = [0.0f32; G];
+    for g in 0..G {
+        the_min[g] = -min[g];
+        if !active[g] {
+            scale[g] = 0.0;
+        }
+        for i in 0..N {
+            l[g * N + i] = lt[i][g];
+        }
+    }
+    (scale, the_min)
+}
+
+/// The trial loop of [`make_qkx_quants_groups`] for one trial scale per group (see
+/// [`qkx_lanes`]; here lane `g` is group `g`).
+#[inline(always)]
+fn qkx_group_lanes<const FAST: bool, const G: usize, const N: usize>(
+    xt: &[[f32; G]; N],
+    wt: &[[f32; G]; N],
+    min: &[f32; G],
+    nmaxf: f32,
+    lane_iscale: &[f32; G],
+    laux: &mut [[f32; G]; N],
+    sums: &mut [[f32; G]; 3],
+) -> bool {
+    *sums = [[0.0; G]; 3];
+    let [sum_l, sum_l2, sum_xl] = sums;
+    // Per-lane "argument out of the float trick's range" flags, kept as floats so that the
+    // loop stays a straight sequence of SIMD operations.
+    let mut outside = [0.0f32; G];
+    for i in 0..N {
+        let (xr, wr, lr) = (&xt[i], &wt[i], &mut laux[i]);
+        for g in 0..G {
+            let xi = xr[g];
+            let wi = wr[g];
+            let v = lane_iscale[g] * (xi - min[g]);
+            let q = if FAST {
+                outside[g] = if v.abs() < 4_194_304.0 {
+                    outside[g]
+                } else {
+                    1.0
+                };
+                let r = (v + 12_582_912.0) - 12_582_912.0;
+                // clamp(0, nmax); `r >= 0` is false for NaN, like nearest_int(NaN) = 0.
+                let r = if r >= 0.0 { r } else { 0.0 };
+                if r > nmaxf { nmaxf } else { r }
+            } else {
+                nearest_int(v).clamp(0, nmaxf as i32) as f32
+            };
+            lr[g] = q;
+            sum_l[g] += wi * q;
+            sum_l2[g] += wi * q * q;
+            sum_xl[g] += wi * q * xi;
+        }
+    }
+    !(FAST && outside.iter().any(|&o| o != 0.0))
+}
+
+/// The weighted error of each group's trial fit, `Σ w·|scale·l + min − x|` (`MAD`) or
+/// `Σ w·(scale·l + min − x)²`, in ggml's order.
+#[inline(always)]
+fn group_errors<const MAD: bool, const G: usize, const N: usize>(
+    xt: &[[f32; G]; N],
+    wt: &[[f32; G]; N],
+    laux: &[[f32; G]; N],
+    this_scale: &[f32; G],
+    this_min: &[f32; G],
+) -> [f32; G] {
+    let mut err = [0.0f32; G];
+    for i in 0..N {
+        for g in 0..G {
+            let diff = this_scale[g] * laux[i][g] + this_min[g] - xt[i][g];
+            let diff = if MAD { diff.abs() } else { diff * diff };
+            err[g] += wt[i][g] * diff;
+        }
+    }
+    err
 }
 
 /// ggml's `make_qp_quants`: quantize non-negative values (sub-block scales or mins) to
@@ -1249,5 +1483,71 @@ mod tests {
             best_new * 1e9 / 512.0,
             best_old * 1e9 / 512.0
         );
+    }
+
+    #[test]
+    fn grouped_qkx_matches_sequential() {
+        let mut r = Rng(0x5555_aaaa_1234_5678);
+        for it in 0..3_000 {
+            let x8: Vec<f32> = (0..8).flat_map(|_| r.group(32)).collect();
+            let w8: Vec<f32> = (0..256).map(|_| r.unit() * 4.0 + 0.01).collect();
+            let x16: Vec<f32> = (0..16).flat_map(|_| r.group(16)).collect();
+            let qkx3 = it % 2 == 0;
+            let (nmax, rmin, rdelta, nstep, mad) = if qkx3 {
+                (15, -0.9, 0.05, 36, false)
+            } else {
+                (15, -1.0, 0.1, 20, false)
+            };
+            let mut l = [0u8; 256];
+            let (sc, mn) = make_qkx_quants_groups::<8, 32>(
+                nmax, &x8, &w8, &mut l, rmin, rdelta, nstep, mad, qkx3,
+            );
+            for g in 0..8 {
+                let mut lg = [0u8; 32];
+                let (a, b) = scalar_ref::make_qkx_quants_impl(
+                    nmax,
+                    &x8[32 * g..32 * g + 32],
+                    Some(&w8[32 * g..32 * g + 32]),
+                    &mut lg,
+                    rmin,
+                    rdelta,
+                    nstep,
+                    mad,
+                    qkx3,
+                );
+                assert_eq!(
+                    (sc[g].to_bits(), mn[g].to_bits()),
+                    (a.to_bits(), b.to_bits())
+                );
+                assert_eq!(&l[32 * g..32 * g + 32], &lg[..]);
+            }
+            let (nmax, rmin, rdelta, nstep, mad) = if qkx3 {
+                (3, -0.9, 0.05, 36, false)
+            } else {
+                (3, -0.5, 0.1, 15, true)
+            };
+            let (sc, mn) = make_qkx_quants_groups::<16, 16>(
+                nmax, &x16, &w8, &mut l, rmin, rdelta, nstep, mad, qkx3,
+            );
+            for g in 0..16 {
+                let mut lg = [0u8; 16];
+                let (a, b) = scalar_ref::make_qkx_quants_impl(
+                    nmax,
+                    &x16[16 * g..16 * g + 16],
+                    Some(&w8[16 * g..16 * g + 16]),
+                    &mut lg,
+                    rmin,
+                    rdelta,
+                    nstep,
+                    mad,
+                    qkx3,
+                );
+                assert_eq!(
+                    (sc[g].to_bits(), mn[g].to_bits()),
+                    (a.to_bits(), b.to_bits())
+                );
+                assert_eq!(&l[16 * g..16 * g + 16], &lg[..]);
+            }
+        }
     }
 }

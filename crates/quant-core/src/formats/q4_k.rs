@@ -33,8 +33,8 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::common::{
-    get_scale_min_k4, k_error_bound, make_qkx2_quants, make_qkx3_quants, make_qp_quants,
-    nearest_int, pack_scale_min_k4,
+    get_scale_min_k4, k_error_bound, make_qkx_quants_groups, make_qp_quants, nearest_int,
+    pack_scale_min_k4,
 };
 use crate::{BlockFormat, Format};
 
@@ -89,11 +89,7 @@ pub(crate) fn fit_k4_ref<const NMAX: i32>(
     rdelta: f32,
     nstep: i32,
 ) -> (f16, f16, [u8; 12]) {
-    let mut scales = [0.0f32; 8];
-    let mut mins = [0.0f32; 8];
-    let mut weights = [0.0f32; 32];
-    let mut max_scale = 0.0f32;
-    let mut max_min = 0.0f32;
+    let mut weights = [0.0f32; 256];
     for j in 0..8 {
         let xs: &[f32; 32] = x[32 * j..32 * j + 32].try_into().unwrap();
         let mut sum_x2 = 0.0f32;
@@ -101,26 +97,20 @@ pub(crate) fn fit_k4_ref<const NMAX: i32>(
             sum_x2 += v * v;
         }
         let av_x = (sum_x2 / 32.0).sqrt();
-        for (w, &v) in weights.iter_mut().zip(xs) {
+        for (w, &v) in weights[32 * j..32 * j + 32].iter_mut().zip(xs) {
             *w = av_x + v.abs();
         }
-        let (s, m) = make_qkx2_quants(
-            NMAX,
-            xs,
-            &weights,
-            &mut l[32 * j..32 * j + 32],
-            rmin,
-            rdelta,
-            nstep,
-            false,
-        );
-        scales[j] = s;
-        mins[j] = m;
-        if s > max_scale {
-            max_scale = s;
+    }
+    let (scales, mins) =
+        make_qkx_quants_groups::<8, 32>(NMAX, x, &weights, l, rmin, rdelta, nstep, false, false);
+    let mut max_scale = 0.0f32;
+    let mut max_min = 0.0f32;
+    for j in 0..8 {
+        if scales[j] > max_scale {
+            max_scale = scales[j];
         }
-        if m > max_min {
-            max_min = m;
+        if mins[j] > max_min {
+            max_min = mins[j];
         }
     }
     let inv_scale = if max_scale > 0.0 {
@@ -155,34 +145,23 @@ pub(crate) fn fit_k4_imatrix<const NMAX: i32, const CLAMP63: bool>(
         sum_x2 += v * v;
     }
     let sigma2 = 2.0 * sum_x2 / 256.0;
-    let mut scales = [0.0f32; 8];
-    let mut mins = [0.0f32; 8];
     let mut sw = [0.0f32; 8];
-    let mut weights = [0.0f32; 32];
+    let mut weights = [0.0f32; 256];
     for j in 0..8 {
         let xs: &[f32; 32] = x[32 * j..32 * j + 32].try_into().unwrap();
         let qs: &[f32; 32] = qw[32 * j..32 * j + 32].try_into().unwrap();
+        let ws = &mut weights[32 * j..32 * j + 32];
         for l in 0..32 {
-            weights[l] = qs[l] * (sigma2 + xs[l] * xs[l]).sqrt();
+            ws[l] = qs[l] * (sigma2 + xs[l] * xs[l]).sqrt();
         }
         let mut sumw = 0.0f32;
-        for &w in &weights {
+        for &w in ws.iter() {
             sumw += w;
         }
         sw[j] = sumw;
-        let (s, m) = make_qkx3_quants(
-            NMAX,
-            xs,
-            Some(&weights),
-            &mut l[32 * j..32 * j + 32],
-            -0.9,
-            0.05,
-            36,
-            false,
-        );
-        scales[j] = s;
-        mins[j] = m;
     }
+    let (scales, mins) =
+        make_qkx_quants_groups::<8, 32>(NMAX, x, &weights, l, -0.9, 0.05, 36, false, true);
     let mut ls = [0u8; 8];
     let mut lm = [0u8; 8];
     let d_block = make_qp_quants(63, &scales, &mut ls, &sw);
