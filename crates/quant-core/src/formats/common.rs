@@ -543,6 +543,7 @@ pub(crate) fn make_qkx_quants_groups<const G: usize, const N: usize>(
             sum_x[g] += wt[i][g] * xi;
         }
     }
+    let xlo = min;
     let mut active = [false; G];
     for g in 0..G {
         if min[g] > 0.0 {
@@ -586,15 +587,25 @@ pub(crate) fn make_qkx_quants_groups<const G: usize, const N: usize>(
                 lane_iscale[g] = if active[g] { v } else { 0.0 };
             }
             let mut sums = [[0.0f32; G]; 3];
-            if !qkx_group_lanes::<true, G, N>(
-                &xt,
-                &wt,
-                &min,
-                nmaxf,
-                &lane_iscale,
-                &mut laux,
-                &mut sums,
-            ) {
+            // The float rounding trick equals nearest_int when every argument has magnitude
+            // below 2^22: x − min lies between xlo − min and max − min (rounding is monotone),
+            // so |iscale|·max(|xlo − min|, |max − min|) < 2^22 suffices (false for NaN).
+            let mut fast = true;
+            for g in 0..G {
+                let span = (xlo[g] - min[g]).abs().max((max[g] - min[g]).abs());
+                fast &= lane_iscale[g].abs() * span < 4_194_304.0;
+            }
+            if fast {
+                qkx_group_lanes::<true, G, N>(
+                    &xt,
+                    &wt,
+                    &min,
+                    nmaxf,
+                    &lane_iscale,
+                    &mut laux,
+                    &mut sums,
+                );
+            } else {
                 qkx_group_lanes::<false, G, N>(
                     &xt,
                     &wt,
@@ -670,12 +681,9 @@ fn qkx_group_lanes<const FAST: bool, const G: usize, const N: usize>(
     lane_iscale: &[f32; G],
     laux: &mut [[f32; G]; N],
     sums: &mut [[f32; G]; 3],
-) -> bool {
+) {
     *sums = [[0.0; G]; 3];
     let [sum_l, sum_l2, sum_xl] = sums;
-    // Per-lane "argument out of the float trick's range" flags, kept as floats so that the
-    // loop stays a straight sequence of SIMD operations.
-    let mut outside = [0.0f32; G];
     for i in 0..N {
         let (xr, wr, lr) = (&xt[i], &wt[i], &mut laux[i]);
         for g in 0..G {
@@ -683,13 +691,8 @@ fn qkx_group_lanes<const FAST: bool, const G: usize, const N: usize>(
             let wi = wr[g];
             let v = lane_iscale[g] * (xi - min[g]);
             let q = if FAST {
-                outside[g] = if v.abs() < 4_194_304.0 {
-                    outside[g]
-                } else {
-                    1.0
-                };
+                // nearest_int(v) for |v| < 2^22 (checked by the caller).
                 let r = (v + 12_582_912.0) - 12_582_912.0;
-                // clamp(0, nmax); `r >= 0` is false for NaN, like nearest_int(NaN) = 0.
                 let r = if r >= 0.0 { r } else { 0.0 };
                 if r > nmaxf { nmaxf } else { r }
             } else {
@@ -701,7 +704,6 @@ fn qkx_group_lanes<const FAST: bool, const G: usize, const N: usize>(
             sum_xl[g] += wi * q * xi;
         }
     }
-    !(FAST && outside.iter().any(|&o| o != 0.0))
 }
 
 /// The weighted error of each group's trial fit, `Σ w·|scale·l + min − x|` (`MAD`) or
