@@ -1477,7 +1477,7 @@ mod tests {
             if it % 10 == 0 {
                 // Extreme magnitudes: differences overflow, arguments leave nearest_int's range.
                 for v in x8.iter_mut().step_by(7) {
-                    *v = if r.next() % 2 == 0 { 3e38 } else { -3e38 };
+                    *v = if r.next().is_multiple_of(2) { 3e38 } else { -3e38 };
                 }
             }
             let w8: Vec<f32> = (0..256).map(|_| r.unit() * 4.0 + 0.01).collect();
