@@ -905,6 +905,67 @@ pub(crate) fn best_index_int8(val: &[i8; 16], x: f32) -> u8 {
     }
 }
 
+/// Lanes of the iq4 scale search: the first fit plus up to 15 trial scales (`ntry = 7`).
+const IQ4_LANES: usize = 16;
+
+/// Midpoints between consecutive [`KVALUES_IQ4NL`] entries and the gaps between them.
+///
+/// For every non-NaN `x`, `best_index_int8(KVALUES_IQ4NL, x)` is the number of midpoints `<= x`:
+/// ggml picks the lower neighbour `lo` of an interval `[lo, hi)` iff `fl(x − lo) < fl(hi − x)`,
+/// a condition monotone in `x` that is true just below the midpoint `m = (lo + hi)/2` and false
+/// at `m` (both differences are exact there, as all midpoints have magnitude ≥ 4.5), so it
+/// switches exactly at `m`. Checked exhaustively around every midpoint by a unit test.
+const IQ4_MID: [f32; 15] = {
+    let mut m = [0.0f32; 15];
+    let mut k = 0;
+    while k < 15 {
+        m[k] = (KVALUES_IQ4NL[k] as i32 + KVALUES_IQ4NL[k + 1] as i32) as f32 / 2.0;
+        k += 1;
+    }
+    m
+};
+const IQ4_GAP: [f32; 15] = {
+    let mut g = [0.0f32; 15];
+    let mut k = 0;
+    while k < 15 {
+        g[k] = (KVALUES_IQ4NL[k + 1] as i32 - KVALUES_IQ4NL[k] as i32) as f32;
+        k += 1;
+    }
+    g
+};
+
+/// `KVALUES_IQ4NL[best_index_int8(KVALUES_IQ4NL, x)]` as an f32, branch-free (see [`IQ4_MID`]),
+/// for non-NaN `x`.
+#[inline(always)]
+fn iq4_value(x: f32) -> f32 {
+    let mut q = f32::from(KVALUES_IQ4NL[0]);
+    for k in 0..15 {
+        q += if x >= IQ4_MID[k] { IQ4_GAP[k] } else { 0.0 };
+    }
+    q
+}
+
+/// ggml's weighted sums `Σ w·q·x` and `Σ w·q²` of one 32-value block for each lane's inverse
+/// scale `ids[t]` (quants `q` = nearest grid value of `ids[t]·x`), each in ggml's order.
+/// The arguments `ids[t]·x` are finite (|id·x| ≤ 134 for ggml's trial scales), never NaN.
+#[inline(always)]
+fn iq4_trial_lanes(
+    xb: &[f32],
+    weight: &[f32; 32],
+    ids: &[f32; IQ4_LANES],
+) -> ([f32; IQ4_LANES], [f32; IQ4_LANES]) {
+    let mut sumqx = [0.0f32; IQ4_LANES];
+    let mut sumq2 = [0.0f32; IQ4_LANES];
+    for (&x, &w) in xb.iter().zip(weight) {
+        for t in 0..IQ4_LANES {
+            let q = iq4_value(ids[t] * x);
+            sumqx[t] += w * q * x;
+            sumq2[t] += w * q * q;
+        }
+    }
+    (sumqx, sumq2)
+}
+
 /// Output of [`quantize_iq4_impl`] for one super-block.
 pub(crate) struct Iq4Block<'a> {
     /// ggml's `dh[0]`: the (super-)block scale.
@@ -981,37 +1042,35 @@ pub(crate) fn quantize_iq4_impl(
             scales[ib] = 0.0;
             continue;
         }
-        let mut d = if ntry > 0 { -max / v0 } else { max / v0 };
-        let mut id = 1.0 / d;
-        let mut sumqx = 0.0f32;
-        let mut sumq2 = 0.0f32;
-        for j in 0..BLOCK {
-            let al = id * xb[j];
-            let li = best_index_int8(values, al);
-            lb[j] = li;
-            let q = f32::from(values[li as usize]);
-            let w = weight[j];
-            sumqx += w * q * xb[j];
-            sumq2 += w * q * q;
-        }
-        d = if sumq2 > 0.0 { sumqx / sumq2 } else { 0.0 };
-        let mut best = d * sumqx;
-        for itry in -ntry..=ntry {
+        let d0 = if ntry > 0 { -max / v0 } else { max / v0 };
+        // Lane 0: the first fit with id = 1/d0; lanes 1 ..= 2·ntry + 1: ggml's trial scales
+        // itry = −ntry ..= ntry. All are independent; they are accepted in ggml's order below.
+        let mut ids = [0.0f32; IQ4_LANES];
+        ids[0] = 1.0 / d0;
+        let ntrials = if ntry >= 0 { 2 * ntry as usize + 1 } else { 0 };
+        assert!(ntrials < IQ4_LANES);
+        for t in 1..IQ4_LANES {
             // C: (itry + values[0]) is an int sum, converted once.
-            id = (itry + i32::from(values[0])) as f32 / max;
-            sumqx = 0.0;
-            sumq2 = 0.0;
+            let itry = -ntry + (t.min(ntrials.max(1)) as i32 - 1);
+            ids[t] = (itry + i32::from(values[0])) as f32 / max;
+        }
+        let (sumqx, sumq2) = iq4_trial_lanes(xb, &weight, &ids);
+        if ntry <= 0 {
+            // Only the reference quantizer keeps the first fit's indices.
             for j in 0..BLOCK {
-                let al = id * xb[j];
-                let li = best_index_int8(values, al);
-                let q = f32::from(values[li as usize]);
-                let w = weight[j];
-                sumqx += w * q * xb[j];
-                sumq2 += w * q * q;
+                lb[j] = best_index_int8(values, ids[0] * xb[j]);
             }
-            if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
-                d = sumqx / sumq2;
-                best = d * sumqx;
+        }
+        let mut d = if sumq2[0] > 0.0 {
+            sumqx[0] / sumq2[0]
+        } else {
+            0.0
+        };
+        let mut best = d * sumqx[0];
+        for t in 1..=ntrials {
+            if sumq2[t] > 0.0 && sumqx[t] * sumqx[t] > best * sumq2[t] {
+                d = sumqx[t] / sumq2[t];
+                best = d * sumqx[t];
             }
         }
         scales[ib] = d;
@@ -1073,6 +1132,148 @@ pub(crate) fn quantize_iq4_impl(
 #[allow(clippy::too_many_arguments)]
 mod scalar_ref {
     use super::*;
+
+    pub(super) fn quantize_iq4_impl(
+        x: &[f32],
+        out: Iq4Block<'_>,
+        l: &mut [u8],
+        qw: Option<&[f32]>,
+        ntry: i32,
+    ) {
+        const BLOCK: usize = 32;
+        let values = &KVALUES_IQ4NL;
+        let super_block_size = x.len();
+        let nblocks = super_block_size / BLOCK;
+        assert!((1..=8).contains(&nblocks) && super_block_size.is_multiple_of(BLOCK));
+        let v0 = f32::from(values[0]);
+
+        let mut sigma2 = 0.0f32;
+        for &xi in x {
+            sigma2 += xi * xi;
+        }
+        sigma2 *= 2.0 / super_block_size as f32;
+
+        out.q4.fill(0);
+        *out.d = f16::from_f32(0.0);
+
+        let mut scales = [0.0f32; 8];
+        let mut weight = [0.0f32; BLOCK];
+        let mut max_scale = 0.0f32;
+        let mut amax_scale = 0.0f32;
+        for ib in 0..nblocks {
+            let xb = &x[ib * BLOCK..(ib + 1) * BLOCK];
+            let lb = &mut l[ib * BLOCK..(ib + 1) * BLOCK];
+            match qw {
+                Some(qw) => {
+                    let qw = &qw[ib * BLOCK..(ib + 1) * BLOCK];
+                    for j in 0..BLOCK {
+                        weight[j] = qw[j] * (sigma2 + xb[j] * xb[j]).sqrt();
+                    }
+                }
+                None => {
+                    for j in 0..BLOCK {
+                        weight[j] = xb[j] * xb[j];
+                    }
+                }
+            }
+            let mut amax = 0.0f32;
+            let mut max = 0.0f32;
+            for &xj in xb {
+                let ax = xj.abs();
+                if ax > amax {
+                    amax = ax;
+                    max = xj;
+                }
+            }
+            if amax < GROUP_MAX_EPS {
+                scales[ib] = 0.0;
+                continue;
+            }
+            let mut d = if ntry > 0 { -max / v0 } else { max / v0 };
+            let mut id = 1.0 / d;
+            let mut sumqx = 0.0f32;
+            let mut sumq2 = 0.0f32;
+            for j in 0..BLOCK {
+                let al = id * xb[j];
+                let li = best_index_int8(values, al);
+                lb[j] = li;
+                let q = f32::from(values[li as usize]);
+                let w = weight[j];
+                sumqx += w * q * xb[j];
+                sumq2 += w * q * q;
+            }
+            d = if sumq2 > 0.0 { sumqx / sumq2 } else { 0.0 };
+            let mut best = d * sumqx;
+            for itry in -ntry..=ntry {
+                // C: (itry + values[0]) is an int sum, converted once.
+                id = (itry + i32::from(values[0])) as f32 / max;
+                sumqx = 0.0;
+                sumq2 = 0.0;
+                for j in 0..BLOCK {
+                    let al = id * xb[j];
+                    let li = best_index_int8(values, al);
+                    let q = f32::from(values[li as usize]);
+                    let w = weight[j];
+                    sumqx += w * q * xb[j];
+                    sumq2 += w * q * q;
+                }
+                if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
+                    d = sumqx / sumq2;
+                    best = d * sumqx;
+                }
+            }
+            scales[ib] = d;
+            let abs_d = d.abs();
+            if abs_d > amax_scale {
+                amax_scale = abs_d;
+                max_scale = d;
+            }
+        }
+
+        if nblocks > 1 {
+            *out.scales_h = 0;
+            let d = -max_scale / 32.0;
+            *out.d = f16::from_f32(d);
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            for ib in 0..nblocks {
+                let mut li = nearest_int(id * scales[ib]).clamp(-32, 31);
+                let dl = d * li as f32;
+                let idl = if dl != 0.0 { 1.0 / dl } else { 0.0 };
+                let xb = &x[ib * BLOCK..(ib + 1) * BLOCK];
+                let lb = &mut l[ib * BLOCK..(ib + 1) * BLOCK];
+                for j in 0..BLOCK {
+                    lb[j] = best_index_int8(values, idl * xb[j]);
+                }
+                li += 32;
+                let l_l = (li & 0xf) as u8;
+                let l_h = (li >> 4) as u16;
+                if ib % 2 == 0 {
+                    out.scales_l[ib / 2] = l_l;
+                } else {
+                    out.scales_l[ib / 2] |= l_l << 4;
+                }
+                *out.scales_h |= l_h << (2 * (ib % 8));
+            }
+        } else {
+            *out.d = f16::from_f32(scales[0]);
+            if ntry > 0 {
+                let id = if scales[0] != 0.0 {
+                    1.0 / scales[0]
+                } else {
+                    0.0
+                };
+                for j in 0..super_block_size {
+                    l[j] = best_index_int8(values, id * x[j]);
+                }
+            }
+        }
+
+        for i in 0..super_block_size / 32 {
+            for j in 0..16 {
+                out.q4[16 * i + j] = l[32 * i + j] | (l[32 * i + 16 + j] << 4);
+            }
+        }
+    }
 
     pub(super) fn make_qx_quants(
         nmax: i32,
@@ -1477,7 +1678,11 @@ mod tests {
             if it % 10 == 0 {
                 // Extreme magnitudes: differences overflow, arguments leave nearest_int's range.
                 for v in x8.iter_mut().step_by(7) {
-                    *v = if r.next().is_multiple_of(2) { 3e38 } else { -3e38 };
+                    *v = if r.next().is_multiple_of(2) {
+                        3e38
+                    } else {
+                        -3e38
+                    };
                 }
             }
             let w8: Vec<f32> = (0..256).map(|_| r.unit() * 4.0 + 0.01).collect();
@@ -1537,6 +1742,85 @@ mod tests {
                     (a.to_bits(), b.to_bits())
                 );
                 assert_eq!(&l[16 * g..16 * g + 16], &lg[..]);
+            }
+        }
+    }
+
+    #[test]
+    fn iq4_value_matches_best_index() {
+        let v = &KVALUES_IQ4NL;
+        let check = |x: f32| {
+            let want = f32::from(v[usize::from(best_index_int8(v, x))]);
+            assert_eq!(iq4_value(x), want, "x = {x:e} ({:#x})", x.to_bits());
+        };
+        // Every float within 4096 ulps of every midpoint and grid value, both signs of zero,
+        // and a sweep of the whole range.
+        for &m in IQ4_MID.iter().chain(v.map(f32::from).iter()) {
+            for d in 0..4096u32 {
+                check(f32::from_bits(m.to_bits().wrapping_add(d)));
+                check(f32::from_bits(m.to_bits().wrapping_sub(d)));
+            }
+        }
+        check(0.0);
+        check(-0.0);
+        for k in -300_000..300_000 {
+            check(k as f32 * 0.000_5);
+        }
+        for e in [
+            f32::MAX,
+            f32::MIN,
+            1e30,
+            -1e30,
+            1e-30,
+            -1e-30,
+            200.0,
+            -200.0,
+        ] {
+            check(e);
+        }
+    }
+
+    #[test]
+    fn lane_parallel_iq4_matches_sequential() {
+        let mut r = Rng(0x0f0f_1234_4321_f0f0);
+        for it in 0..4_000 {
+            let n = if it % 2 == 0 { 32 } else { 256 };
+            let x: Vec<f32> = (0..n / 32).flat_map(|_| r.group(32)).collect();
+            let qw: Vec<f32> = (0..n).map(|_| r.unit() * 4.0).collect();
+            let ntry = [7, -1][(it / 2) % 2];
+            for w in [None, Some(&qw[..])] {
+                let mut got = ([0u8; 128], f16::ZERO, 0u16, [0u8; 4], [5u8; 256]);
+                let mut want = ([0u8; 128], f16::ZERO, 0u16, [0u8; 4], [5u8; 256]);
+                let nl = if n == 32 { 0 } else { 4 };
+                quantize_iq4_impl(
+                    &x,
+                    Iq4Block {
+                        d: &mut got.1,
+                        q4: &mut got.0[..n / 2],
+                        scales_h: &mut got.2,
+                        scales_l: &mut got.3[..nl],
+                    },
+                    &mut got.4[..n],
+                    w,
+                    ntry,
+                );
+                scalar_ref::quantize_iq4_impl(
+                    &x,
+                    Iq4Block {
+                        d: &mut want.1,
+                        q4: &mut want.0[..n / 2],
+                        scales_h: &mut want.2,
+                        scales_l: &mut want.3[..nl],
+                    },
+                    &mut want.4[..n],
+                    w,
+                    ntry,
+                );
+                assert_eq!(got.1.to_bits(), want.1.to_bits());
+                assert_eq!(
+                    (got.0, got.2, got.3, got.4),
+                    (want.0, want.2, want.3, want.4)
+                );
             }
         }
     }
