@@ -153,10 +153,24 @@ pub(crate) fn make_qx_quants(
         }
         let mut lx = [0.0f32; LANES];
         let mut l2 = [0.0f32; LANES];
+        // |iscale·x| <= |iscale|·amax (rounding is monotone); below 2^22 the float rounding
+        // trick equals nearest_int. Always the case here (|iscale|·amax ≈ nmax), checked anyway.
+        let mut fast = true;
+        for &v in &lane_iscale {
+            fast &= v.abs() * amax < 4_194_304.0;
+        }
+        let (lof, hif) = (-nmaxf, nmaxf - 1.0);
         for i in 0..n {
             let (wi, xi) = (w[i], x[i]);
             for t in 0..LANES {
-                let q = nearest_int_lane(lane_iscale[t] * xi).clamp(-nmax, nmax - 1) as f32;
+                let v = lane_iscale[t] * xi;
+                let q = if fast {
+                    let r = (v + 12_582_912.0) - 12_582_912.0;
+                    let r = if r < lof { lof } else { r };
+                    if r > hif { hif } else { r }
+                } else {
+                    nearest_int_lane(v).clamp(-nmax, nmax - 1) as f32
+                };
                 lx[t] += wi * xi * q;
                 l2[t] += wi * q * q;
             }
@@ -487,6 +501,53 @@ fn make_qkx_quants_impl(
         is += advance as i32;
     }
     (scale, -min)
+}
+
+/// ggml's final requantization of a group with its stored scale:
+/// `nearest_int((x[i] + add) / d).clamp(lo, hi)` (`nearest_int(x[i] / d)` when `add` is `None`,
+/// the two forms ggml uses), computed with float operations where that is exact (every quotient
+/// of magnitude below 2²²) and with [`nearest_int`] otherwise.
+#[inline(always)]
+pub(crate) fn requantize<const M: usize>(
+    x: &[f32],
+    add: Option<f32>,
+    d: f32,
+    lo: i32,
+    hi: i32,
+) -> [i32; M] {
+    let x: &[f32; M] = x.try_into().expect("group length");
+    let mut v = [0.0f32; M];
+    match add {
+        Some(a) => {
+            for k in 0..M {
+                v[k] = (x[k] + a) / d;
+            }
+        }
+        None => {
+            for k in 0..M {
+                v[k] = x[k] / d;
+            }
+        }
+    }
+    let mut fast = true;
+    for &vk in &v {
+        fast &= vk.abs() < 4_194_304.0;
+    }
+    let mut out = [0i32; M];
+    if fast {
+        let (lof, hif) = (lo as f32, hi as f32);
+        for k in 0..M {
+            let r = (v[k] + 12_582_912.0) - 12_582_912.0;
+            let r = if r < lof { lof } else { r };
+            let r = if r > hif { hif } else { r };
+            out[k] = r as i32;
+        }
+    } else {
+        for k in 0..M {
+            out[k] = nearest_int(v[k]).clamp(lo, hi);
+        }
+    }
+    out
 }
 
 /// [`make_qkx2_quants`] / [`make_qkx3_quants`] for `G` independent groups of `N` values at once

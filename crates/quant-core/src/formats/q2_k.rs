@@ -26,7 +26,7 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::common::{
-    k_error_bound, make_qkx_quants_groups, make_qp_quants, nearest_int, pack_2bit,
+    k_error_bound, make_qkx_quants_groups, make_qp_quants, nearest_int, pack_2bit, requantize,
 };
 use crate::{BlockFormat, Format};
 
@@ -135,9 +135,9 @@ impl BlockQ2K {
                 continue;
             }
             let dm = mf * f32::from(scales[j] >> 4);
+            let q = requantize::<16>(&x[16 * j..16 * j + 16], Some(dm), dj, 0, 3);
             for ii in 0..16 {
-                let q = nearest_int((x[16 * j + ii] + dm) / dj).clamp(0, 3);
-                l[16 * j + ii] = q as u8;
+                l[16 * j + ii] = q[ii] as u8;
             }
         }
         BlockQ2K {

@@ -30,7 +30,9 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::common::{k_error_bound, make_q3_quants, make_qx_quants, nearest_int, pack_2bit};
+use super::common::{
+    k_error_bound, make_q3_quants, make_qx_quants, nearest_int, pack_2bit, requantize,
+};
 use crate::{BlockFormat, Format};
 
 /// 256 weights in 16 groups of 16, `w = d·(sc − 32)·(q − 4·!hbit)` (ggml `block_q3_K`).
@@ -143,9 +145,9 @@ impl BlockQ3K {
             if dj == 0.0 {
                 continue;
             }
+            let q = requantize::<16>(&x[16 * j..16 * j + 16], None, dj, -4, 3);
             for ii in 0..16 {
-                let q = nearest_int(x[16 * j + ii] / dj).clamp(-4, 3);
-                l[16 * j + ii] = (q + 4) as i8;
+                l[16 * j + ii] = (q[ii] + 4) as i8;
             }
         }
         let mut hmask = [0u8; 32];

@@ -34,7 +34,7 @@ use half::f16;
 
 use super::common::{
     get_scale_min_k4, k_error_bound, make_qkx_quants_groups, make_qp_quants, nearest_int,
-    pack_scale_min_k4,
+    pack_scale_min_k4, requantize,
 };
 use crate::{BlockFormat, Format};
 
@@ -72,10 +72,9 @@ pub(crate) fn finish_k4<const NMAX: i32>(
             continue;
         }
         let dm = mf * f32::from(m);
-        let xs: &[f32; 32] = x[32 * j..32 * j + 32].try_into().unwrap();
-        let ls: &mut [u8; 32] = (&mut l[32 * j..32 * j + 32]).try_into().unwrap();
-        for (li, &xi) in ls.iter_mut().zip(xs) {
-            *li = nearest_int((xi + dm) / dj).clamp(0, NMAX) as u8;
+        let q = requantize::<32>(&x[32 * j..32 * j + 32], Some(dm), dj, 0, NMAX);
+        for (li, qi) in l[32 * j..32 * j + 32].iter_mut().zip(q) {
+            *li = qi as u8;
         }
     }
 }

@@ -28,7 +28,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::common::{GROUP_MAX_EPS, k_error_bound, make_qx_quants, nearest_int};
+use super::common::{GROUP_MAX_EPS, k_error_bound, make_qx_quants, nearest_int, requantize};
 use crate::{BlockFormat, Format};
 
 /// 256 weights in 16 groups of 16, `w = d·sc·(q − 32)` (ggml `block_q6_K`).
@@ -79,9 +79,9 @@ impl BlockQ6K {
             if dj == 0.0 {
                 continue;
             }
+            let q = requantize::<16>(&x[16 * j..16 * j + 16], None, dj, -32, 31);
             for ii in 0..16 {
-                let q = nearest_int(x[16 * j + ii] / dj).clamp(-32, 31);
-                l[16 * j + ii] = (q + 32) as i8;
+                l[16 * j + ii] = (q[ii] + 32) as i8;
             }
         }
         let mut ql = [0u8; 128];
