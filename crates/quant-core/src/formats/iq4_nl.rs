@@ -5,7 +5,7 @@
 //! | offset | field | meaning |
 //! |---|---|---|
 //! | 0 | `d` f16 | block scale |
-//! | 2 | `qs[16]` | 4-bit indices into [`KVALUES_IQ4NL`](super::KVALUES_IQ4NL), nibble order |
+//! | 2 | `qs[16]` | 4-bit indices into [`KVALUES_IQ4NL`], nibble order |
 //!
 //! Nibble order: byte `j` holds the index of value `j` in its low nibble and that of value
 //! `j + 16` in its high nibble. Value `i` is `d·KVALUES_IQ4NL[q[i]]`.
