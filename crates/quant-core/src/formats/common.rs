@@ -189,6 +189,135 @@ pub(crate) fn make_qx_quants(
     scale
 }
 
+/// [`make_qx_quants`] with `rmse_type = 1` for `G` independent groups of `N` values at once, with
+/// explicit weights (`qw`, or `x²` where ggml passes no weights): `x`, `w` and `l` hold the
+/// groups one after the other. Returns the scales.
+///
+/// Each group runs ggml's sequential search with exactly ggml's operations in ggml's order; the
+/// groups are evaluated side by side (one SIMD lane per group), so the results are bit-identical
+/// to `G` separate calls.
+pub(crate) fn make_qx_quants_groups<const G: usize, const N: usize>(
+    nmax: i32,
+    x: &[f32],
+    w: &[f32],
+    l: &mut [i8],
+) -> [f32; G] {
+    assert!(N >= 1 && x.len() == G * N && w.len() == G * N && l.len() == G * N);
+    let mut xt = [[0.0f32; G]; N];
+    let mut wt = [[0.0f32; G]; N];
+    for g in 0..G {
+        for i in 0..N {
+            xt[i][g] = x[g * N + i];
+            wt[i][g] = w[g * N + i];
+        }
+    }
+    let mut max = [0.0f32; G];
+    let mut amax = [0.0f32; G];
+    for row in &xt {
+        for g in 0..G {
+            let ax = row[g].abs();
+            if ax > amax[g] {
+                amax[g] = ax;
+                max[g] = row[g];
+            }
+        }
+    }
+    let mut active = [false; G];
+    for g in 0..G {
+        active[g] = amax[g] >= GROUP_MAX_EPS;
+    }
+    let nmaxf = nmax as f32;
+    let (lof, hif) = (-nmaxf, nmaxf - 1.0);
+    // Quants of every group for one inverse scale per group, and ggml's sums Σw·x·l, Σw·l².
+    let trial = |iscale: &[f32; G], q: &mut [[f32; G]; N]| {
+        // |iscale·x| <= |iscale|·amax (monotone rounding): below 2^22 the float trick is exact.
+        let mut fast = true;
+        for g in 0..G {
+            fast &= iscale[g].abs() * amax[g] < 4_194_304.0;
+        }
+        let mut lx = [0.0f32; G];
+        let mut l2 = [0.0f32; G];
+        for i in 0..N {
+            for g in 0..G {
+                let xi = xt[i][g];
+                let wi = wt[i][g];
+                let v = iscale[g] * xi;
+                let r = if fast {
+                    let r = (v + 12_582_912.0) - 12_582_912.0;
+                    let r = if r < lof { lof } else { r };
+                    if r > hif { hif } else { r }
+                } else {
+                    nearest_int(v).clamp(-nmax, nmax - 1) as f32
+                };
+                q[i][g] = r;
+                lx[g] += wi * xi * r;
+                l2[g] += wi * r * r;
+            }
+        }
+        (lx, l2)
+    };
+    let mut iscale = [0.0f32; G];
+    for g in 0..G {
+        let v = -nmaxf / max[g];
+        iscale[g] = if active[g] { v } else { 0.0 };
+    }
+    let mut q = [[0.0f32; G]; N];
+    let mut lq = [[0.0f32; G]; N];
+    let (sumlx, suml2) = trial(&iscale, &mut lq);
+    let mut scale = [0.0f32; G];
+    let mut best = [0.0f32; G];
+    for g in 0..G {
+        scale[g] = if suml2[g] != 0.0 {
+            sumlx[g] / suml2[g]
+        } else {
+            0.0
+        };
+        best[g] = scale[g] * sumlx[g];
+    }
+    for is in [
+        -9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ] {
+        let mut it = [0.0f32; G];
+        for g in 0..G {
+            let v = -(nmaxf + 0.1 * is as f32) / max[g];
+            it[g] = if active[g] { v } else { 0.0 };
+        }
+        let (lx, l2) = trial(&it, &mut q);
+        let mut won = [false; G];
+        let mut any = false;
+        for g in 0..G {
+            if active[g] && l2[g] > 0.0 && lx[g] * lx[g] > best[g] * l2[g] {
+                won[g] = true;
+                any = true;
+                scale[g] = lx[g] / l2[g];
+                best[g] = scale[g] * lx[g];
+            }
+        }
+        if any {
+            for i in 0..N {
+                for g in 0..G {
+                    if won[g] {
+                        lq[i][g] = q[i][g];
+                    }
+                }
+            }
+        }
+    }
+    for g in 0..G {
+        if !active[g] {
+            scale[g] = 0.0;
+        }
+        for i in 0..N {
+            l[g * N + i] = if active[g] {
+                (lq[i][g] as i32 + nmax) as i8
+            } else {
+                0
+            };
+        }
+    }
+    scale
+}
+
 /// ggml's `make_q3_quants`: symmetric quants in `[-nmax, nmax - 1]` (stored `+ nmax` in `l`),
 /// with `x²`-weighted coordinate-descent refinement when `do_rmse`. Returns the scale.
 pub(crate) fn make_q3_quants(nmax: i32, x: &[f32], l: &mut [i8], do_rmse: bool) -> f32 {
@@ -1882,6 +2011,37 @@ mod tests {
                     (got.0, got.2, got.3, got.4),
                     (want.0, want.2, want.3, want.4)
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn grouped_qx_matches_sequential() {
+        let mut r = Rng(0x7777_1234_abcd_0001);
+        for it in 0..3_000 {
+            let x: Vec<f32> = (0..16).flat_map(|_| r.group(16)).collect();
+            let qw: Vec<f32> = (0..256).map(|_| r.unit() * 4.0).collect();
+            let nmax = [32, 4][it % 2];
+            for use_qw in [false, true] {
+                let w: Vec<f32> = if use_qw {
+                    qw.clone()
+                } else {
+                    x.iter().map(|v| v * v).collect()
+                };
+                let mut l = [0i8; 256];
+                let sc = make_qx_quants_groups::<16, 16>(nmax, &x, &w, &mut l);
+                for g in 0..16 {
+                    let mut lg = [0i8; 16];
+                    let want = scalar_ref::make_qx_quants(
+                        nmax,
+                        &x[16 * g..16 * g + 16],
+                        &mut lg,
+                        1,
+                        use_qw.then(|| &qw[16 * g..16 * g + 16]),
+                    );
+                    assert_eq!(sc[g].to_bits(), want.to_bits());
+                    assert_eq!(&l[16 * g..16 * g + 16], &lg[..]);
+                }
             }
         }
     }
