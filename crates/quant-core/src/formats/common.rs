@@ -243,9 +243,10 @@ pub(crate) fn make_qx_quants_groups<const G: usize, const N: usize>(
                 let wi = wt[i][g];
                 let v = iscale[g] * xi;
                 let r = if fast {
-                    let r = (v + 12_582_912.0) - 12_582_912.0;
-                    let r = if r < lof { lof } else { r };
-                    if r > hif { hif } else { r }
+                    // Clamping to integer bounds commutes with rounding (maxps/minps-shaped).
+                    let c = if v > lof { v } else { lof };
+                    let c = if c < hif { c } else { hif };
+                    (c + 12_582_912.0) - 12_582_912.0
                 } else {
                     nearest_int(v).clamp(-nmax, nmax - 1) as f32
                 };
@@ -863,10 +864,12 @@ fn qkx_group_lanes<const FAST: bool, const G: usize, const N: usize>(
             let wi = wr[g];
             let v = lane_iscale[g] * (xi - min[g]);
             let q = if FAST {
-                // nearest_int(v) for |v| < 2^22 (checked by the caller).
-                let r = (v + 12_582_912.0) - 12_582_912.0;
-                let r = if r >= 0.0 { r } else { 0.0 };
-                if r > nmaxf { nmaxf } else { r }
+                // clamp(nearest_int(v), 0, nmax) for |v| < 2^22 (checked by the caller): clamping
+                // to integer bounds commutes with rounding, and the float trick rounds exactly.
+                // `v > 0` is false for NaN, like nearest_int(NaN) = 0. (maxps/minps-shaped.)
+                let c = if v > 0.0 { v } else { 0.0 };
+                let c = if c < nmaxf { c } else { nmaxf };
+                (c + 12_582_912.0) - 12_582_912.0
             } else {
                 nearest_int(v).clamp(0, nmaxf as i32) as f32
             };
