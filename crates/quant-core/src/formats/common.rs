@@ -8,6 +8,27 @@
 //!
 //! Buffers that ggml passes in (`L`, `Laux`, `the_min`) are slices or return values here; the
 //! length `n` of ggml's signatures is the length of the `x` slice.
+//!
+//! # Speed without changing a bit
+//!
+//! ggml's searches are chains of dependent f32 additions, so a literal transcription is bound by
+//! addition latency. The quantizers here keep every chain exactly as ggml orders it but run
+//! independent chains side by side in fixed-size arrays that the compiler turns into SIMD code
+//! (SSE2 suffices, no `unsafe`, no run-time dispatch):
+//!
+//! * `make_qkx_quants_groups` / `make_qx_quants_groups`: one lane per sub-block of a
+//!   super-block (the sub-block searches are independent), each lane running ggml's sequential
+//!   trial loop;
+//! * `make_qx_quants`, the iq4 search: one lane per trial scale (ggml's trials are independent;
+//!   only their acceptance, done afterwards in ggml's order, is sequential);
+//! * the single-group `make_qkx2_quants` / `make_qkx3_quants`: a few consecutive trials per
+//!   batch, re-evaluated after an accepted trial that moves `min` (on which later trials depend).
+//!
+//! `nearest_int` becomes `(v + 1.5·2²³) − 1.5·2²³` in those lanes, identical for `|v| < 2²²`; each
+//! batch checks that bound up front (from the group's range, by monotonicity of rounding) and
+//! falls back to the bit trick otherwise. The unit tests compare every vectorized search with
+//! the plain sequential transcription (kept under `#[cfg(test)]`) bit for bit on random and
+//! extreme data, and the golden tests compare the quantizers with ggml's own bytes.
 // Index loops mirror ggml's C loops one to one, which keeps the operation order auditable.
 #![allow(clippy::needless_range_loop)]
 
