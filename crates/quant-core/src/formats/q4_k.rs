@@ -88,16 +88,19 @@ pub(crate) fn fit_k4_ref<const NMAX: i32>(
     rdelta: f32,
     nstep: i32,
 ) -> (f16, f16, [u8; 12]) {
+    // Per group: sum_x2 += x² in ggml's order (the 8 groups' chains side by side),
+    // av_x = sqrt(sum_x2/32), weights = av_x + |x|.
+    let mut sum_x2 = [0.0f32; 8];
+    for l in 0..32 {
+        for j in 0..8 {
+            sum_x2[j] += x[32 * j + l] * x[32 * j + l];
+        }
+    }
     let mut weights = [0.0f32; 256];
     for j in 0..8 {
-        let xs: &[f32; 32] = x[32 * j..32 * j + 32].try_into().unwrap();
-        let mut sum_x2 = 0.0f32;
-        for &v in xs {
-            sum_x2 += v * v;
-        }
-        let av_x = (sum_x2 / 32.0).sqrt();
-        for (w, &v) in weights[32 * j..32 * j + 32].iter_mut().zip(xs) {
-            *w = av_x + v.abs();
+        let av_x = (sum_x2[j] / 32.0).sqrt();
+        for l in 0..32 {
+            weights[32 * j + l] = av_x + x[32 * j + l].abs();
         }
     }
     let (scales, mins) =
