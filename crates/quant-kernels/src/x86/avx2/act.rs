@@ -44,7 +44,10 @@ fn roundf_to_i8_sat(v: __m256) -> __m256i {
     let r = _mm256_add_ps(t, _mm256_and_ps(up, one));
     // NaN → 0, then clamp to the i8 range (inf → ±127/−128 like `as i8`).
     let r = _mm256_and_ps(r, _mm256_cmp_ps::<_CMP_ORD_Q>(r, r));
-    let r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-128.0)), _mm256_set1_ps(127.0));
+    let r = _mm256_min_ps(
+        _mm256_max_ps(r, _mm256_set1_ps(-128.0)),
+        _mm256_set1_ps(127.0),
+    );
     _mm256_cvttps_epi32(r)
 }
 

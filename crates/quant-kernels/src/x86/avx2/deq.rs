@@ -57,12 +57,7 @@ fn store16(out: &mut [f32; 16], q: __m128i, d: f32, off: Off) {
 #[target_feature(enable = "avx2,fma,f16c")]
 fn store32(out: &mut [f32; 32], q: __m256i, d: f32, off: Off) {
     store16(arr_mut(out, 0), _mm256_castsi256_si128(q), d, off);
-    store16(
-        arr_mut(out, 16),
-        _mm256_extracti128_si256::<1>(q),
-        d,
-        off,
-    );
+    store16(arr_mut(out, 16), _mm256_extracti128_si256::<1>(q), d, off);
 }
 
 /// Split a destination into per-block chunks after checking the length.
@@ -73,7 +68,11 @@ fn blocks<'a, const N: usize>(
     dst: &'a mut [f32],
     what: &str,
 ) -> impl Iterator<Item = &'a mut [f32; N]> {
-    assert_eq!(dst.len(), n_blocks * N, "{what}: destination length mismatch");
+    assert_eq!(
+        dst.len(),
+        n_blocks * N,
+        "{what}: destination length mismatch"
+    );
     dst.chunks_exact_mut(N).map(|c| arr_mut(c, 0))
 }
 
@@ -87,7 +86,10 @@ fn table16(t: &[i8; 16]) -> __m256i {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_q4_0(src: &[BlockQ4_0], dst: &mut [f32]) {
-    for (b, out) in src.iter().zip(blocks::<32>(src.len(), dst, "dequantize_q4_0")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<32>(src.len(), dst, "dequantize_q4_0"))
+    {
         let q = _mm256_sub_epi8(nibbles32(&b.qs), _mm256_set1_epi8(8));
         store32(out, q, f16_to_f32(b.d), Off::None);
     }
@@ -95,7 +97,10 @@ pub(super) fn dequantize_q4_0(src: &[BlockQ4_0], dst: &mut [f32]) {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_q4_1(src: &[BlockQ4_1], dst: &mut [f32]) {
-    for (b, out) in src.iter().zip(blocks::<32>(src.len(), dst, "dequantize_q4_1")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<32>(src.len(), dst, "dequantize_q4_1"))
+    {
         let m = f16_to_f32(b.m);
         store32(out, nibbles32(&b.qs), f16_to_f32(b.d), Off::Add(m));
     }
@@ -106,15 +111,15 @@ pub(super) fn dequantize_q4_1(src: &[BlockQ4_1], dst: &mut [f32]) {
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q5_quants(qs: &[u8; 16], qh: &[u8; 4]) -> __m256i {
     let hb = bits_to_bytes(u32::from_le_bytes(*qh));
-    _mm256_or_si256(
-        nibbles32(qs),
-        _mm256_and_si256(hb, _mm256_set1_epi8(0x10)),
-    )
+    _mm256_or_si256(nibbles32(qs), _mm256_and_si256(hb, _mm256_set1_epi8(0x10)))
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_q5_0(src: &[BlockQ5_0], dst: &mut [f32]) {
-    for (b, out) in src.iter().zip(blocks::<32>(src.len(), dst, "dequantize_q5_0")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<32>(src.len(), dst, "dequantize_q5_0"))
+    {
         let q = _mm256_sub_epi8(q5_quants(&b.qs, &b.qh), _mm256_set1_epi8(16));
         store32(out, q, f16_to_f32(b.d), Off::None);
     }
@@ -122,7 +127,10 @@ pub(super) fn dequantize_q5_0(src: &[BlockQ5_0], dst: &mut [f32]) {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_q5_1(src: &[BlockQ5_1], dst: &mut [f32]) {
-    for (b, out) in src.iter().zip(blocks::<32>(src.len(), dst, "dequantize_q5_1")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<32>(src.len(), dst, "dequantize_q5_1"))
+    {
         let m = f16_to_f32(b.m);
         store32(out, q5_quants(&b.qs, &b.qh), f16_to_f32(b.d), Off::Add(m));
     }
@@ -130,7 +138,10 @@ pub(super) fn dequantize_q5_1(src: &[BlockQ5_1], dst: &mut [f32]) {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_q8_0(src: &[BlockQ8_0], dst: &mut [f32]) {
-    for (b, out) in src.iter().zip(blocks::<32>(src.len(), dst, "dequantize_q8_0")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<32>(src.len(), dst, "dequantize_q8_0"))
+    {
         let d = f16_to_f32(b.d);
         store16(arr_mut(out, 0), ld128_i8(arr(&b.qs, 0)), d, Off::None);
         store16(arr_mut(out, 16), ld128_i8(arr(&b.qs, 16)), d, Off::None);
@@ -139,7 +150,10 @@ pub(super) fn dequantize_q8_0(src: &[BlockQ8_0], dst: &mut [f32]) {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_q8_1(src: &[BlockQ8_1], dst: &mut [f32]) {
-    for (b, out) in src.iter().zip(blocks::<32>(src.len(), dst, "dequantize_q8_1")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<32>(src.len(), dst, "dequantize_q8_1"))
+    {
         let d = f16_to_f32(b.d);
         store16(arr_mut(out, 0), ld128_i8(arr(&b.qs, 0)), d, Off::None);
         store16(arr_mut(out, 16), ld128_i8(arr(&b.qs, 16)), d, Off::None);
@@ -148,7 +162,10 @@ pub(super) fn dequantize_q8_1(src: &[BlockQ8_1], dst: &mut [f32]) {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_q8k(src: &[BlockQ8K], dst: &mut [f32]) {
-    for (b, out) in src.iter().zip(blocks::<256>(src.len(), dst, "dequantize_q8k")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<256>(src.len(), dst, "dequantize_q8k"))
+    {
         for k in 0..16 {
             store16(
                 arr_mut(out, 16 * k),
@@ -163,7 +180,10 @@ pub(super) fn dequantize_q8k(src: &[BlockQ8K], dst: &mut [f32]) {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_iq4nl(src: &[BlockIq4Nl], dst: &mut [f32]) {
     let table = table16(&KVALUES_IQ4NL);
-    for (b, out) in src.iter().zip(blocks::<32>(src.len(), dst, "dequantize_iq4nl")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<32>(src.len(), dst, "dequantize_iq4nl"))
+    {
         let q = _mm256_shuffle_epi8(table, nibbles32(&b.qs));
         store32(out, q, f16_to_f32(b.d), Off::None);
     }
@@ -172,7 +192,10 @@ pub(super) fn dequantize_iq4nl(src: &[BlockIq4Nl], dst: &mut [f32]) {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_mxfp4(src: &[BlockMxfp4], dst: &mut [f32]) {
     let table = table16(&KVALUES_FP4);
-    for (b, out) in src.iter().zip(blocks::<32>(src.len(), dst, "dequantize_mxfp4")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<32>(src.len(), dst, "dequantize_mxfp4"))
+    {
         let q = _mm256_shuffle_epi8(table, nibbles32(&b.qs));
         store32(out, q, e8m0_to_f32_half(b.e), Off::None);
     }
@@ -182,7 +205,10 @@ pub(super) fn dequantize_mxfp4(src: &[BlockMxfp4], dst: &mut [f32]) {
 pub(super) fn dequantize_nvfp4(src: &[BlockNvfp4], dst: &mut [f32]) {
     let m4 = _mm_set1_epi8(0x0F);
     let table = _mm256_castsi256_si128(table16(&KVALUES_FP4));
-    for (b, out) in src.iter().zip(blocks::<64>(src.len(), dst, "dequantize_nvfp4")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<64>(src.len(), dst, "dequantize_nvfp4"))
+    {
         for h in 0..2 {
             let q = ld128(arr(&b.qs, 16 * h));
             let lo = _mm_and_si128(q, m4);
@@ -209,7 +235,10 @@ pub(super) fn dequantize_nvfp4(src: &[BlockNvfp4], dst: &mut [f32]) {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_q2k(src: &[BlockQ2K], dst: &mut [f32]) {
     let m3 = _mm256_set1_epi8(3);
-    for (b, out) in src.iter().zip(blocks::<256>(src.len(), dst, "dequantize_q2k")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<256>(src.len(), dst, "dequantize_q2k"))
+    {
         let d = f16_to_f32(b.d);
         let min = f16_to_f32(b.dmin);
         for n in 0..2 {
@@ -248,7 +277,10 @@ pub(super) fn dequantize_q3k(src: &[BlockQ3K], dst: &mut [f32]) {
     let m3 = _mm256_set1_epi8(3);
     let four = _mm256_set1_epi8(4);
     let zero = _mm256_setzero_si256();
-    for (b, out) in src.iter().zip(blocks::<256>(src.len(), dst, "dequantize_q3k")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<256>(src.len(), dst, "dequantize_q3k"))
+    {
         let d_all = f16_to_f32(b.d);
         let scales = words_to_bytes(unpack_q3k_scales(&b.scales));
         let hm = ld256(&b.hmask);
@@ -263,10 +295,7 @@ pub(super) fn dequantize_q3k(src: &[BlockQ3K], dst: &mut [f32]) {
             for (j, qs) in shifted.iter().enumerate() {
                 let bit = _mm256_set1_epi8((1u8 << (4 * n + j)) as i8);
                 let clear = _mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), zero);
-                let v = _mm256_sub_epi8(
-                    _mm256_and_si256(*qs, m3),
-                    _mm256_and_si256(clear, four),
-                );
+                let v = _mm256_sub_epi8(_mm256_and_si256(*qs, m3), _mm256_and_si256(clear, four));
                 for h in 0..2 {
                     let sc = i32::from(scales[8 * n + 2 * j + h]) - 32;
                     let dl = d_all * sc as f32;
@@ -275,12 +304,7 @@ pub(super) fn dequantize_q3k(src: &[BlockQ3K], dst: &mut [f32]) {
                     } else {
                         _mm256_extracti128_si256::<1>(v)
                     };
-                    store16(
-                        arr_mut(out, 128 * n + 32 * j + 16 * h),
-                        half,
-                        dl,
-                        Off::None,
-                    );
+                    store16(arr_mut(out, 128 * n + 32 * j + 16 * h), half, dl, Off::None);
                 }
             }
         }
@@ -290,7 +314,10 @@ pub(super) fn dequantize_q3k(src: &[BlockQ3K], dst: &mut [f32]) {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_q4k(src: &[BlockQ4K], dst: &mut [f32]) {
     let m4 = _mm256_set1_epi8(0x0F);
-    for (b, out) in src.iter().zip(blocks::<256>(src.len(), dst, "dequantize_q4k")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<256>(src.len(), dst, "dequantize_q4k"))
+    {
         let d = f16_to_f32(b.d);
         let min = f16_to_f32(b.dmin);
         let sm = words_to_bytes(unpack_k4_scales(&b.scales));
@@ -312,7 +339,10 @@ pub(super) fn dequantize_q4k(src: &[BlockQ4K], dst: &mut [f32]) {
 pub(super) fn dequantize_q5k(src: &[BlockQ5K], dst: &mut [f32]) {
     let m4 = _mm256_set1_epi8(0x0F);
     let m16 = _mm256_set1_epi8(0x10);
-    for (b, out) in src.iter().zip(blocks::<256>(src.len(), dst, "dequantize_q5k")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<256>(src.len(), dst, "dequantize_q5k"))
+    {
         let d = f16_to_f32(b.d);
         let min = f16_to_f32(b.dmin);
         let sm = words_to_bytes(unpack_k4_scales(&b.scales));
@@ -340,7 +370,10 @@ pub(super) fn dequantize_q6k(src: &[BlockQ6K], dst: &mut [f32]) {
     let m4 = _mm256_set1_epi8(0x0F);
     let m30 = _mm256_set1_epi8(0x30);
     let m32 = _mm256_set1_epi8(32);
-    for (b, out) in src.iter().zip(blocks::<256>(src.len(), dst, "dequantize_q6k")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<256>(src.len(), dst, "dequantize_q6k"))
+    {
         let d = f16_to_f32(b.d);
         for n in 0..2 {
             let ql0 = ld256(arr(&b.ql, 64 * n));
@@ -373,12 +406,7 @@ pub(super) fn dequantize_q6k(src: &[BlockQ6K], dst: &mut [f32]) {
                     } else {
                         _mm256_extracti128_si256::<1>(v)
                     };
-                    store16(
-                        arr_mut(out, 128 * n + 32 * t + 16 * h),
-                        half,
-                        dl,
-                        Off::None,
-                    );
+                    store16(arr_mut(out, 128 * n + 32 * t + 16 * h), half, dl, Off::None);
                 }
             }
         }
@@ -388,7 +416,10 @@ pub(super) fn dequantize_q6k(src: &[BlockQ6K], dst: &mut [f32]) {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_iq4xs(src: &[BlockIq4Xs], dst: &mut [f32]) {
     let table = table16(&KVALUES_IQ4NL);
-    for (b, out) in src.iter().zip(blocks::<256>(src.len(), dst, "dequantize_iq4xs")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<256>(src.len(), dst, "dequantize_iq4xs"))
+    {
         let d = f16_to_f32(b.d);
         let sh = u32::from(b.scales_h);
         for ib in 0..8 {
@@ -405,7 +436,10 @@ pub(super) fn dequantize_iq4xs(src: &[BlockIq4Xs], dst: &mut [f32]) {
 pub(super) fn dequantize_tq2_0(src: &[BlockTq2_0], dst: &mut [f32]) {
     let m3 = _mm256_set1_epi8(3);
     let one = _mm256_set1_epi8(1);
-    for (b, out) in src.iter().zip(blocks::<256>(src.len(), dst, "dequantize_tq2_0")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<256>(src.len(), dst, "dequantize_tq2_0"))
+    {
         let d = f16_to_f32(b.d);
         for j in 0..2 {
             let q = ld256(arr(&b.qs, 32 * j));
@@ -429,7 +463,10 @@ pub(super) fn dequantize_tq1_0(src: &[BlockTq1_0], dst: &mut [f32]) {
     let p01 = _mm256_set_m128i(_mm_set1_epi16(3), _mm_set1_epi16(1));
     let p23 = _mm256_set_m128i(_mm_set1_epi16(27), _mm_set1_epi16(9));
     let p4h = _mm256_set_m128i(_mm_setr_epi16(1, 1, 3, 3, 9, 9, 27, 27), _mm_set1_epi16(81));
-    for (b, out) in src.iter().zip(blocks::<256>(src.len(), dst, "dequantize_tq1_0")) {
+    for (b, out) in src
+        .iter()
+        .zip(blocks::<256>(src.len(), dst, "dequantize_tq1_0"))
+    {
         let d = f16_to_f32(b.d);
         let q = ld256(arr(&b.qs, 0));
         for (l, p) in POW3.iter().enumerate() {
@@ -448,7 +485,11 @@ pub(super) fn dequantize_tq1_0(src: &[BlockTq1_0], dst: &mut [f32]) {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_f16(src: &[f16], dst: &mut [f32]) {
-    assert_eq!(dst.len(), src.len(), "dequantize_f16: destination length mismatch");
+    assert_eq!(
+        dst.len(),
+        src.len(),
+        "dequantize_f16: destination length mismatch"
+    );
     let s16: &[u16] = bytemuck::cast_slice(src);
     let mut cs = s16.chunks_exact(8);
     let mut cd = dst.chunks_exact_mut(8);
@@ -463,7 +504,11 @@ pub(super) fn dequantize_f16(src: &[f16], dst: &mut [f32]) {
 /// bf16 to f32 like `half`: a 16-bit shift, with NaNs quieted (bit 22 set).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dequantize_bf16(src: &[bf16], dst: &mut [f32]) {
-    assert_eq!(dst.len(), src.len(), "dequantize_bf16: destination length mismatch");
+    assert_eq!(
+        dst.len(),
+        src.len(),
+        "dequantize_bf16: destination length mismatch"
+    );
     let s16: &[u16] = bytemuck::cast_slice(src);
     let abs = _mm256_set1_epi32(0x7FFF_0000);
     let inf = _mm256_set1_epi32(0x7F80_0000);

@@ -60,10 +60,7 @@ pub(super) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
         rest += x * y;
     }
-    let s = _mm256_add_ps(
-        _mm256_add_ps(acc[0], acc[1]),
-        _mm256_add_ps(acc[2], acc[3]),
-    );
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
     hsum_ps(s) + rest
 }
 
@@ -86,10 +83,7 @@ pub(super) fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
     for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
         rest += f16_to_f32(f16::from_bits(*x)) * f16_to_f32(f16::from_bits(*y));
     }
-    let s = _mm256_add_ps(
-        _mm256_add_ps(acc[0], acc[1]),
-        _mm256_add_ps(acc[2], acc[3]),
-    );
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
     hsum_ps(s) + rest
 }
 
@@ -120,10 +114,7 @@ pub(super) fn dot_bf16(a: &[bf16], b: &[bf16]) -> f32 {
     for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
         rest += f32::from_bits(u32::from(*x) << 16) * f32::from_bits(u32::from(*y) << 16);
     }
-    let s = _mm256_add_ps(
-        _mm256_add_ps(acc[0], acc[1]),
-        _mm256_add_ps(acc[2], acc[3]),
-    );
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
     hsum_ps(s) + rest
 }
 
@@ -165,10 +156,7 @@ pub(super) fn dot_q4_0_q8_0(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
         let yv = ld256_i8(&y.qs);
         // Pair sums: q·y ∈ ±2·15·128 = ±3840 and 8·y ∈ ±2048, no saturation; their difference
         // (q − 8)·y ∈ ±2·8·128 fits i16, so the wrapping subtraction is exact.
-        let p = _mm256_sub_epi16(
-            _mm256_maddubs_epi16(q, yv),
-            _mm256_maddubs_epi16(eight, yv),
-        );
+        let p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), _mm256_maddubs_epi16(eight, yv));
         pairs_to_i32(p)
     };
     let mut cw = w.chunks_exact(2);
@@ -208,10 +196,7 @@ pub(super) fn dot_q4_1_q8_1(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q5_quants(qs: &[u8; 16], qh: &[u8; 4]) -> __m256i {
     let hb = bits_to_bytes(u32::from_le_bytes(*qh));
-    _mm256_or_si256(
-        nibbles32(qs),
-        _mm256_and_si256(hb, _mm256_set1_epi8(0x10)),
-    )
+    _mm256_or_si256(nibbles32(qs), _mm256_and_si256(hb, _mm256_set1_epi8(0x10)))
 }
 
 /// Q5_0 · Q8_0: `Σ (q − 16)·y = Σ q·y − Σ 16·y`, `q ∈ [0, 31]`.
@@ -295,7 +280,11 @@ pub(super) fn dot_mxfp4_q8_0(w: &[BlockMxfp4], a: &[BlockQ8_0]) -> f32 {
 /// scale per lane.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dot_nvfp4_q8_0(w: &[BlockNvfp4], a: &[BlockQ8_0]) -> f32 {
-    assert_eq!(a.len(), 2 * w.len(), "dot_nvfp4_q8_0: rows differ in length");
+    assert_eq!(
+        a.len(),
+        2 * w.len(),
+        "dot_nvfp4_q8_0: rows differ in length"
+    );
     let table = table16(&KVALUES_FP4);
     let m4 = _mm_set1_epi8(0x0F);
     let mut acc = _mm256_setzero_ps();
@@ -419,10 +408,8 @@ pub(super) fn dot_q3k_q8k(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
                 let yv = ld256_i8(arr(&y.qs, 128 * n + 32 * t));
                 // Pair sums: q·y ∈ ±768, h4·y ∈ ±1024; (q − h4)·y ∈ ±2·4·128 fits i16, so the
                 // wrapping subtraction is exact.
-                let p = _mm256_sub_epi16(
-                    _mm256_maddubs_epi16(xq, yv),
-                    _mm256_maddubs_epi16(h4, yv),
-                );
+                let p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(xq, yv), _mm256_maddubs_epi16(h4, yv));
                 let s = _mm256_shuffle_epi8(*sv, masks.pair[t]);
                 isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, s));
             }
@@ -564,10 +551,8 @@ pub(super) fn dot_q6k_q8k(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
                 // Pair sums: q·y ∈ ±2·63·128 = ±16128, 32·y ∈ ±8192; (q − 32)·y ∈ ±2·32·128
                 // fits i16, so the wrapping subtraction is exact. Per super-block
                 // |Σ sc·(q − 32)·y| ≤ 256·128·32·128 = 2^27.
-                let p = _mm256_sub_epi16(
-                    _mm256_maddubs_epi16(*qv, yv),
-                    _mm256_maddubs_epi16(m32, yv),
-                );
+                let p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(*qv, yv), _mm256_maddubs_epi16(m32, yv));
                 let s = _mm256_shuffle_epi8(*sv, masks.pair[t]);
                 if t % 2 == 0 {
                     isum0 = _mm256_add_epi32(isum0, _mm256_madd_epi16(p, s));
@@ -576,11 +561,7 @@ pub(super) fn dot_q6k_q8k(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
                 }
             }
         }
-        acc = fma_block(
-            acc,
-            f16_to_f32(x.d) * y.d,
-            _mm256_add_epi32(isum0, isum1),
-        );
+        acc = fma_block(acc, f16_to_f32(x.d) * y.d, _mm256_add_epi32(isum0, isum1));
     }
     hsum_ps(acc)
 }
@@ -608,11 +589,7 @@ pub(super) fn dot_iq4xs_q8k(w: &[BlockIq4Xs], a: &[BlockQ8K]) -> f32 {
                 isum1 = _mm256_add_epi32(isum1, s);
             }
         }
-        acc = fma_block(
-            acc,
-            f16_to_f32(x.d) * y.d,
-            _mm256_add_epi32(isum0, isum1),
-        );
+        acc = fma_block(acc, f16_to_f32(x.d) * y.d, _mm256_add_epi32(isum0, isum1));
     }
     hsum_ps(acc)
 }
@@ -640,10 +617,8 @@ pub(super) fn dot_tq2_0_q8k(w: &[BlockTq2_0], a: &[BlockQ8K]) -> f32 {
                 let xq = _mm256_and_si256(*qs, m3);
                 let yv = ld256_i8(arr(&y.qs, 128 * j + 32 * l));
                 // q·y ∈ ±768 and 1·y ∈ ±256 per pair: no saturation; the difference is in ±512.
-                let p = _mm256_sub_epi16(
-                    _mm256_maddubs_epi16(xq, yv),
-                    _mm256_maddubs_epi16(one, yv),
-                );
+                let p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(xq, yv), _mm256_maddubs_epi16(one, yv));
                 s16 = _mm256_add_epi16(s16, p);
             }
         }
