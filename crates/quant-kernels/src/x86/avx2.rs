@@ -87,6 +87,22 @@ fn ld128(p: &[u8; 16]) -> __m128i {
     unsafe { _mm_loadu_si128(p.as_ptr().cast()) }
 }
 
+/// 16 bytes broadcast to both 128-bit lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn ld128_bcast(p: &[u8; 16]) -> __m256i {
+    _mm256_broadcastsi128_si256(ld128(p))
+}
+
+/// The first four f16 values of 8 bytes as f32 (lanes 0..4), exact. Reading through memory lets
+/// the conversion take its memory form (no port-5 shuffle on Intel cores).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16x4(p: &[u8; 8]) -> __m128 {
+    // SAFETY: `p` refers to 8 readable bytes; `loadl_epi64` has no alignment requirement.
+    _mm_cvtph_ps(unsafe { _mm_loadl_epi64(p.as_ptr().cast()) })
+}
+
 /// 16 signed bytes as a vector.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -117,6 +133,14 @@ fn ld128_u16(p: &[u16; 8]) -> __m128i {
 fn st256_f32(p: &mut [f32; 8], v: __m256) {
     // SAFETY: `p` refers to 8 writable f32; `storeu` has no alignment requirement.
     unsafe { _mm256_storeu_ps(p.as_mut_ptr(), v) }
+}
+
+/// Store the low two f32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn st64_f32(p: &mut [f32; 2], v: __m128) {
+    // SAFETY: `p` refers to 8 writable bytes; `storel_epi64` has no alignment requirement.
+    unsafe { _mm_storel_epi64(p.as_mut_ptr().cast(), _mm_castps_si128(v)) }
 }
 
 /// Store 32 bytes.
@@ -207,8 +231,10 @@ fn dot_i8x32_exact(x: &[i8; 32], y: &[i8; 32]) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn nibbles32(q: &[u8; 16]) -> __m256i {
-    let v = ld128(q);
-    let both = _mm256_set_m128i(_mm_srli_epi16::<4>(v), v);
+    // Broadcast from memory and a per-lane variable shift: no port-5 shuffle on Intel cores.
+    // Shifting a dword right by 4 gives byte i the bits (b_i >> 4) | (b_{i+1} << 4); the mask
+    // keeps b_i >> 4.
+    let both = _mm256_srlv_epi32(ld128_bcast(q), _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
     _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
 }
 

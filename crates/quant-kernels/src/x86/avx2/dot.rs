@@ -11,10 +11,12 @@ use quant_core::formats::{
     BlockTq2_0, KVALUES_FP4, KVALUES_IQ4NL,
 };
 
+use bytemuck::Pod;
+
 use super::{
-    ScaleMasks, UE4M3, arr, bits_to_bytes, dot_i8x32_exact, e8m0_to_f32_half, f16_to_f32, hsum_ps,
+    ScaleMasks, UE4M3, arr, arr_mut, bits_to_bytes, dot_i8x32_exact, f16_to_f32, f16x4, hsum_ps,
     ld128, ld128_u16, ld256, ld256_f32, ld256_i8, ld256_i16, mul_bytes, mul_pairs_small_x,
-    nibbles32, trit_from_scaled, unpack_k4_scales, unpack_q3k_scales, words_to_bytes,
+    nibbles32, st64_f32, trit_from_scaled, unpack_k4_scales, unpack_q3k_scales, words_to_bytes,
 };
 
 /// A 16-entry i8 table in both 128-bit lanes, for `pshufb` lookups by nibble.
@@ -122,26 +124,84 @@ pub(super) fn dot_bf16(a: &[bf16], b: &[bf16]) -> f32 {
 // 32-value formats against Q8_0 / Q8_1.
 // ---------------------------------------------------------------------------------------------
 
+/// The loop shared by the 32-value formats.
+///
+/// Per chunk of blocks, a first pass computes the f32 scale products into a stack buffer
+/// (`scales` returns `d_w·d_a` in lane 0 and, when `MIN`, the block's constant term `m_w·s_a` in
+/// lane 1); the second pass computes the exact integer dot of each block (`ints`) and adds
+/// `scale · Σ` with the scale broadcast straight from memory. On Intel cores a register broadcast
+/// or f16 conversion would compete with the byte widenings/shuffles for port 5.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dot32<W, A, const MIN: bool>(
+    w: &[W],
+    a: &[A],
+    scales: impl Fn(&W, &A) -> __m128,
+    ints: impl Fn(&W, &A) -> __m256i,
+) -> f32 {
+    const CHUNK: usize = 32;
+    let mut dm = [0.0f32; 2 * CHUNK];
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let mut accm = _mm256_setzero_ps();
+    for (wc, ac) in w.chunks(CHUNK).zip(a.chunks(CHUNK)) {
+        let n = wc.len();
+        for (k, (x, y)) in wc.iter().zip(ac).enumerate() {
+            st64_f32(arr_mut(&mut dm, 2 * k), scales(x, y));
+        }
+        let mut k = 0;
+        while k + 2 <= n {
+            let s0 = ints(&wc[k], &ac[k]);
+            let s1 = ints(&wc[k + 1], &ac[k + 1]);
+            let d0 = _mm256_broadcast_ss(&dm[2 * k]);
+            let d1 = _mm256_broadcast_ss(&dm[2 * k + 2]);
+            acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc0);
+            acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(s1), acc1);
+            k += 2;
+        }
+        if k < n {
+            let s0 = ints(&wc[k], &ac[k]);
+            let d0 = _mm256_broadcast_ss(&dm[2 * k]);
+            acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc0);
+        }
+        if MIN {
+            // Odd entries hold the constant terms; entries past 2n are stale, so mask them.
+            let odd = _mm256_castsi256_ps(_mm256_setr_epi32(0, -1, 0, -1, 0, -1, 0, -1));
+            for c in 0..(2 * n).div_ceil(8) {
+                let v = ld256_f32(arr(&dm, 8 * c));
+                let valid = (2 * n - 8 * c).min(8) as i32;
+                let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                let live = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), lane);
+                let m = _mm256_and_ps(odd, _mm256_castsi256_ps(live));
+                accm = _mm256_add_ps(accm, _mm256_and_ps(v, m));
+            }
+        }
+    }
+    let s = hsum_ps(_mm256_add_ps(acc0, acc1));
+    if MIN { s + hsum_ps(accm) } else { s }
+}
+
+/// Lane-wise product of the f16 values at the start of two blocks: `[d_w·d_a, x₁·y₁, …]` where
+/// `x₁`, `y₁` are the second f16 of each block (Q4_1/Q5_1's `m`, Q8_1's `s`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn head_products<W: Pod, A: Pod>(x: &W, y: &A) -> __m128 {
+    let xb: &[u8] = bytemuck::bytes_of(x);
+    let yb: &[u8] = bytemuck::bytes_of(y);
+    _mm_mul_ps(f16x4(arr(xb, 0)), f16x4(arr(yb, 0)))
+}
+
 /// Q8_0 · Q8_0: both operands are full-range i8 (−128 included), so they are widened to i16
 /// (`dot_i8x32_exact`) instead of using `maddubs`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dot_q8_0_q8_0(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
     assert_eq!(w.len(), a.len(), "dot_q8_0_q8_0: rows differ in length");
-    let mut acc0 = _mm256_setzero_ps();
-    let mut acc1 = _mm256_setzero_ps();
-    let mut cw = w.chunks_exact(2);
-    let mut ca = a.chunks_exact(2);
-    for (x, y) in (&mut cw).zip(&mut ca) {
-        let s0 = dot_i8x32_exact(&x[0].qs, &y[0].qs);
-        let s1 = dot_i8x32_exact(&x[1].qs, &y[1].qs);
-        acc0 = fma_block(acc0, f16_to_f32(x[0].d) * f16_to_f32(y[0].d), s0);
-        acc1 = fma_block(acc1, f16_to_f32(x[1].d) * f16_to_f32(y[1].d), s1);
-    }
-    for (x, y) in cw.remainder().iter().zip(ca.remainder()) {
-        let s = dot_i8x32_exact(&x.qs, &y.qs);
-        acc0 = fma_block(acc0, f16_to_f32(x.d) * f16_to_f32(y.d), s);
-    }
-    hsum_ps(_mm256_add_ps(acc0, acc1))
+    dot32::<_, _, false>(
+        w,
+        a,
+        |x, y| head_products(x, y),
+        |x, y| dot_i8x32_exact(&x.qs, &y.qs),
+    )
 }
 
 /// Q4_0 · Q8_0: `Σ (q − 8)·y = Σ q·y − Σ 8·y` with `q ∈ [0, 15]` unsigned.
@@ -149,28 +209,19 @@ pub(super) fn dot_q8_0_q8_0(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
 pub(super) fn dot_q4_0_q8_0(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
     assert_eq!(w.len(), a.len(), "dot_q4_0_q8_0: rows differ in length");
     let eight = _mm256_set1_epi8(8);
-    let mut acc0 = _mm256_setzero_ps();
-    let mut acc1 = _mm256_setzero_ps();
-    let block = |x: &BlockQ4_0, y: &BlockQ8_0| {
-        let q = nibbles32(&x.qs);
-        let yv = ld256_i8(&y.qs);
-        // Pair sums: q·y ∈ ±2·15·128 = ±3840 and 8·y ∈ ±2048, no saturation; their difference
-        // (q − 8)·y ∈ ±2·8·128 fits i16, so the wrapping subtraction is exact.
-        let p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), _mm256_maddubs_epi16(eight, yv));
-        pairs_to_i32(p)
-    };
-    let mut cw = w.chunks_exact(2);
-    let mut ca = a.chunks_exact(2);
-    for (x, y) in (&mut cw).zip(&mut ca) {
-        let s0 = block(&x[0], &y[0]);
-        let s1 = block(&x[1], &y[1]);
-        acc0 = fma_block(acc0, f16_to_f32(x[0].d) * f16_to_f32(y[0].d), s0);
-        acc1 = fma_block(acc1, f16_to_f32(x[1].d) * f16_to_f32(y[1].d), s1);
-    }
-    for (x, y) in cw.remainder().iter().zip(ca.remainder()) {
-        acc0 = fma_block(acc0, f16_to_f32(x.d) * f16_to_f32(y.d), block(x, y));
-    }
-    hsum_ps(_mm256_add_ps(acc0, acc1))
+    dot32::<_, _, false>(
+        w,
+        a,
+        |x, y| head_products(x, y),
+        |x, y| {
+            let q = nibbles32(&x.qs);
+            let yv = ld256_i8(&y.qs);
+            // Pair sums: q·y ∈ ±2·15·128 = ±3840 and 8·y ∈ ±2048, no saturation; their difference
+            // (q − 8)·y ∈ ±2·8·128 fits i16, so the wrapping subtraction is exact.
+            let p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), _mm256_maddubs_epi16(eight, yv));
+            pairs_to_i32(p)
+        },
+    )
 }
 
 /// Q4_1 · Q8_1: `d_w·d_a·Σ q·y + m_w·s_a` with `q ∈ [0, 15]` unsigned and the activation's stored
@@ -178,17 +229,15 @@ pub(super) fn dot_q4_0_q8_0(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dot_q4_1_q8_1(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 {
     assert_eq!(w.len(), a.len(), "dot_q4_1_q8_1: rows differ in length");
-    let mut acc = _mm256_setzero_ps();
-    let mut summs = 0.0f32;
-    for (x, y) in w.iter().zip(a) {
-        let q = nibbles32(&x.qs);
-        let yv = ld256_i8(&y.qs);
-        // Pair sums q·y ∈ ±2·15·128: no saturation.
-        let s = pairs_to_i32(_mm256_maddubs_epi16(q, yv));
-        acc = fma_block(acc, f16_to_f32(x.d) * f16_to_f32(y.d), s);
-        summs += f16_to_f32(x.m) * f16_to_f32(y.s);
-    }
-    hsum_ps(acc) + summs
+    dot32::<_, _, true>(
+        w,
+        a,
+        |x, y| head_products(x, y),
+        |x, y| {
+            // Pair sums q·y ∈ ±2·15·128: no saturation.
+            pairs_to_i32(_mm256_maddubs_epi16(nibbles32(&x.qs), ld256_i8(&y.qs)))
+        },
+    )
 }
 
 /// The 5-bit unsigned quants `q ∈ [0, 31]` of a Q5_0/Q5_1 block.
@@ -204,36 +253,38 @@ fn q5_quants(qs: &[u8; 16], qh: &[u8; 4]) -> __m256i {
 pub(super) fn dot_q5_0_q8_0(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
     assert_eq!(w.len(), a.len(), "dot_q5_0_q8_0: rows differ in length");
     let sixteen = _mm256_set1_epi8(16);
-    let mut acc = _mm256_setzero_ps();
-    for (x, y) in w.iter().zip(a) {
-        let q = q5_quants(&x.qs, &x.qh);
-        let yv = ld256_i8(&y.qs);
-        // Pair sums: q·y ∈ ±2·31·128 = ±7936, 16·y ∈ ±4096; (q − 16)·y ∈ ±2·16·128 fits i16,
-        // so the wrapping subtraction is exact.
-        let p = _mm256_sub_epi16(
-            _mm256_maddubs_epi16(q, yv),
-            _mm256_maddubs_epi16(sixteen, yv),
-        );
-        acc = fma_block(acc, f16_to_f32(x.d) * f16_to_f32(y.d), pairs_to_i32(p));
-    }
-    hsum_ps(acc)
+    dot32::<_, _, false>(
+        w,
+        a,
+        |x, y| head_products(x, y),
+        |x, y| {
+            let q = q5_quants(&x.qs, &x.qh);
+            let yv = ld256_i8(&y.qs);
+            // Pair sums: q·y ∈ ±2·31·128 = ±7936, 16·y ∈ ±4096; (q − 16)·y ∈ ±2·16·128 fits i16,
+            // so the wrapping subtraction is exact.
+            let p = _mm256_sub_epi16(
+                _mm256_maddubs_epi16(q, yv),
+                _mm256_maddubs_epi16(sixteen, yv),
+            );
+            pairs_to_i32(p)
+        },
+    )
 }
 
 /// Q5_1 · Q8_1: `d_w·d_a·Σ q·y + m_w·s_a`, `q ∈ [0, 31]`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dot_q5_1_q8_1(w: &[BlockQ5_1], a: &[BlockQ8_1]) -> f32 {
     assert_eq!(w.len(), a.len(), "dot_q5_1_q8_1: rows differ in length");
-    let mut acc = _mm256_setzero_ps();
-    let mut summs = 0.0f32;
-    for (x, y) in w.iter().zip(a) {
-        let q = q5_quants(&x.qs, &x.qh);
-        let yv = ld256_i8(&y.qs);
-        // Pair sums q·y ∈ ±2·31·128: no saturation.
-        let s = pairs_to_i32(_mm256_maddubs_epi16(q, yv));
-        acc = fma_block(acc, f16_to_f32(x.d) * f16_to_f32(y.d), s);
-        summs += f16_to_f32(x.m) * f16_to_f32(y.s);
-    }
-    hsum_ps(acc) + summs
+    dot32::<_, _, true>(
+        w,
+        a,
+        |x, y| head_products(x, y),
+        |x, y| {
+            // Pair sums q·y ∈ ±2·31·128: no saturation.
+            let q = q5_quants(&x.qs, &x.qh);
+            pairs_to_i32(_mm256_maddubs_epi16(q, ld256_i8(&y.qs)))
+        },
+    )
 }
 
 /// IQ4_NL · Q8_0: table values in [−127, 113] (never −128), so `mul_pairs_small_x` is exact.
@@ -241,38 +292,46 @@ pub(super) fn dot_q5_1_q8_1(w: &[BlockQ5_1], a: &[BlockQ8_1]) -> f32 {
 pub(super) fn dot_iq4nl_q8_0(w: &[BlockIq4Nl], a: &[BlockQ8_0]) -> f32 {
     assert_eq!(w.len(), a.len(), "dot_iq4nl_q8_0: rows differ in length");
     let table = table16(&KVALUES_IQ4NL);
-    let mut acc0 = _mm256_setzero_ps();
-    let mut acc1 = _mm256_setzero_ps();
-    let block = |x: &BlockIq4Nl, y: &BlockQ8_0| {
-        let xv = _mm256_shuffle_epi8(table, nibbles32(&x.qs));
-        pairs_to_i32(mul_pairs_small_x(xv, ld256_i8(&y.qs)))
-    };
-    let mut cw = w.chunks_exact(2);
-    let mut ca = a.chunks_exact(2);
-    for (x, y) in (&mut cw).zip(&mut ca) {
-        let s0 = block(&x[0], &y[0]);
-        let s1 = block(&x[1], &y[1]);
-        acc0 = fma_block(acc0, f16_to_f32(x[0].d) * f16_to_f32(y[0].d), s0);
-        acc1 = fma_block(acc1, f16_to_f32(x[1].d) * f16_to_f32(y[1].d), s1);
-    }
-    for (x, y) in cw.remainder().iter().zip(ca.remainder()) {
-        acc0 = fma_block(acc0, f16_to_f32(x.d) * f16_to_f32(y.d), block(x, y));
-    }
-    hsum_ps(_mm256_add_ps(acc0, acc1))
+    dot32::<_, _, false>(
+        w,
+        a,
+        |x, y| head_products(x, y),
+        |x, y| {
+            let xv = _mm256_shuffle_epi8(table, nibbles32(&x.qs));
+            pairs_to_i32(mul_pairs_small_x(xv, ld256_i8(&y.qs)))
+        },
+    )
 }
+
+/// [`e8m0_to_f32_half`] for every byte (a load instead of a GPR→vector move).
+static E8M0_HALF: [f32; 256] = {
+    let mut t = [0.0f32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let bits = if i < 2 {
+            0x0020_0000u32 << i
+        } else {
+            ((i - 1) as u32) << 23
+        };
+        t[i] = f32::from_bits(bits);
+        i += 1;
+    }
+    t
+};
 
 /// MXFP4 · Q8_0: doubled E2M1 values in [−12, 12], `mul_pairs_small_x` is exact.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dot_mxfp4_q8_0(w: &[BlockMxfp4], a: &[BlockQ8_0]) -> f32 {
     assert_eq!(w.len(), a.len(), "dot_mxfp4_q8_0: rows differ in length");
     let table = table16(&KVALUES_FP4);
-    let mut acc = _mm256_setzero_ps();
-    for (x, y) in w.iter().zip(a) {
+    let scales = |x: &BlockMxfp4, y: &BlockQ8_0| {
+        let yb: &[u8] = bytemuck::bytes_of(y);
+        _mm_mul_ss(f16x4(arr(yb, 0)), _mm_set_ss(E8M0_HALF[usize::from(x.e)]))
+    };
+    dot32::<_, _, false>(w, a, scales, |x, y| {
         let xv = _mm256_shuffle_epi8(table, nibbles32(&x.qs));
-        let s = pairs_to_i32(mul_pairs_small_x(xv, ld256_i8(&y.qs)));
-        acc = fma_block(acc, f16_to_f32(y.d) * e8m0_to_f32_half(x.e), s);
-    }
-    hsum_ps(acc)
+        pairs_to_i32(mul_pairs_small_x(xv, ld256_i8(&y.qs)))
+    })
 }
 
 /// NVFP4 · Q8_0: one NVFP4 block (4 sub-blocks of 16) against two Q8_0 blocks. Each 32-byte
