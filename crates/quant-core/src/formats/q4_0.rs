@@ -33,8 +33,8 @@ crate::assert_block_size!(BlockQ4_0, 18);
 pub(crate) mod c_ops {
     /// `(int)v` as x86-64 compiles it: truncation toward zero; NaN and out-of-range values give
     /// `i32::MIN`. (`(int8_t)v` / `(uint8_t)v` are this followed by taking the low byte, which is
-    /// what GCC emits for them too.)
-    #[inline(always)]
+    /// what GCC emits for them too.) Scalar; the quantizers use it only for degenerate blocks.
+    #[inline]
     pub(crate) fn cvtt(v: f32) -> i32 {
         if (-2_147_483_648.0..2_147_483_648.0).contains(&v) {
             v as i32
@@ -43,28 +43,27 @@ pub(crate) mod c_ops {
         }
     }
 
-    /// `(int)roundf(v)` on x86-64: round half away from zero, then [`cvtt`].
-    ///
-    /// For `|v| < 2^23`, `v − trunc(v)` is exact in f32, so comparing it with ±0.5 decides the
-    /// rounding exactly; for larger `|v|`, `v` is already an integer and the fraction is 0.
-    #[inline(always)]
+    /// `(int)roundf(v)` on x86-64 for any `v`: round half away from zero, then [`cvtt`]. Scalar;
+    /// the quantizers use it only for degenerate blocks.
+    #[inline]
     pub(crate) fn roundf_i32(v: f32) -> i32 {
-        let t = cvtt(v);
-        if t == i32::MIN {
-            // NaN, ±inf, out of range (roundf keeps them, the conversion gives i32::MIN), or
-            // exactly -2^31.
-            return t;
+        if v.abs() < 8_388_608.0 {
+            // v − trunc(v) is exact below 2²³.
+            let t = v as i32;
+            let frac = v - t as f32;
+            t + i32::from(frac >= 0.5) - i32::from(frac <= -0.5)
+        } else {
+            // Already an integer (or NaN/inf): roundf keeps it.
+            cvtt(v)
         }
-        let frac = v - t as f32;
-        t + i32::from(frac >= 0.5) - i32::from(frac <= -0.5)
     }
 
-    /// `(int)(lroundf(v) + 1)` as in ggml's ternary quantizers on x86-64 glibc: `lroundf` of a
-    /// NaN, ±inf or out-of-`long` value returns `(long)v`, i.e. `LONG_MIN`, whose low 32 bits
-    /// after `+ 1` are 1.
-    #[inline(always)]
+    /// `(int)(lroundf(v) + 1)` as in ggml's ternary quantizers on x86-64 glibc, for any `v`:
+    /// `lroundf` of a NaN, ±inf or out-of-`long` value returns `(long)v`, i.e. `LONG_MIN`, whose
+    /// low 32 bits after `+ 1` are 1. Scalar; used only for degenerate blocks.
+    #[inline]
     pub(crate) fn lroundf_plus_one(v: f32) -> i32 {
-        if v.abs() < 2_147_483_648.0 {
+        if v.abs() < 8_388_608.0 {
             roundf_i32(v) + 1
         } else if v.abs() < 9.223_372e18 {
             // An integer already; (int) keeps the low 32 bits.
@@ -72,6 +71,39 @@ pub(crate) mod c_ops {
         } else {
             (i64::MIN + 1) as i32
         }
+    }
+
+    /// `1.5·2²³`: adding it to `|v| < 2²²` rounds `v` to an integer (ties to even) that can be
+    /// read from the low mantissa bits (ggml's `nearest_int` trick).
+    const MAGIC: f32 = 12_582_912.0;
+
+    /// `v` rounded to the nearest integer, ties to even, as f32 and as i32, for `|v| < 2²²`.
+    /// Only float adds and bit operations, so loops over it vectorize (Rust's saturating
+    /// `as i32` does not, on x86-64).
+    #[inline(always)]
+    fn rne(v: f32) -> (f32, i32) {
+        let s = v + MAGIC;
+        (s - MAGIC, (s.to_bits() as i32 & 0x007f_ffff) - 0x0040_0000)
+    }
+
+    /// [`cvtt`] (truncation toward zero) for `|v| < 2²²`, branch-free and vectorizable. The
+    /// quantizers use it on blocks whose inverse scale is finite, where every scaled value is
+    /// bounded by the quant range.
+    #[inline(always)]
+    pub(crate) fn trunc_in_range(v: f32) -> i32 {
+        let (r, i) = rne(v);
+        // Undo rounding away from zero: r > v ≥ 0 or r < v < 0.
+        i - i32::from((v >= 0.0) & (r > v)) + i32::from((v < 0.0) & (r < v))
+    }
+
+    /// [`roundf_i32`] (round half away from zero) for `|v| < 2²²`, branch-free and
+    /// vectorizable: round to nearest even, then move the exact ties `v = r ± 0.5` that went
+    /// toward zero one step away from it (`v − r` is exact).
+    #[inline(always)]
+    pub(crate) fn round_in_range(v: f32) -> i32 {
+        let (r, i) = rne(v);
+        let diff = v - r;
+        i + i32::from((diff == 0.5) & (v > 0.0)) - i32::from((diff == -0.5) & (v < 0.0))
     }
 
     /// `max |x[j]|` (0 for an empty or all-zero slice). Computed lane-wise: the maximum of
@@ -98,23 +130,29 @@ pub(crate) mod c_ops {
     /// ggml's `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }` scan: the largest magnitude
     /// and the signed value of its **first** occurrence; `(0.0, 0.0)` (both `+0`) if every value
     /// is ±0.
+    ///
+    /// Computed from the block's largest and smallest values (lane-wise, vectorizable): the
+    /// sign is only ambiguous when both `+amax` and `−amax` occur, and only then do we look
+    /// for the first one.
     #[inline(always)]
     pub(crate) fn abs_max_signed(x: &[f32]) -> (f32, f32) {
-        let amax = abs_max(x);
+        let (lo, hi) = min_max_values(x);
+        let amax = if -lo > hi { -lo } else { hi };
         if amax == 0.0 {
             return (0.0, 0.0);
         }
-        let max = x.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
+        let max = match (hi == amax, lo == -amax) {
+            (true, false) => hi,
+            (false, true) => lo,
+            _ => x.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0),
+        };
         (amax, max)
     }
 
-    /// ggml's `min = FLT_MAX; max = -FLT_MAX; if (v < min) min = v; if (v > max) max = v;` scan.
-    ///
-    /// Values are compared lane-wise (order-independent for finite values); the only thing the
-    /// order decides is the sign of a zero minimum or maximum, which is the sign of the first
-    /// zero in the block, as in ggml's sequential scan.
+    /// The smallest and largest value, compared lane-wise (the result does not depend on the
+    /// order for finite values, except for the sign of a zero result).
     #[inline(always)]
-    pub(crate) fn min_max(x: &[f32]) -> (f32, f32) {
+    fn min_max_values(x: &[f32]) -> (f32, f32) {
         let mut lo = [f32::MAX; 8];
         let mut hi = [-f32::MAX; 8];
         let (chunks, rest) = x.as_chunks::<8>();
@@ -137,6 +175,17 @@ pub(crate) mod c_ops {
                 max = *v;
             }
         }
+        (min, max)
+    }
+
+    /// ggml's `min = FLT_MAX; max = -FLT_MAX; if (v < min) min = v; if (v > max) max = v;` scan.
+    ///
+    /// Values are compared lane-wise (order-independent for finite values); the only thing the
+    /// order decides is the sign of a zero minimum or maximum, which is the sign of the first
+    /// zero in the block, as in ggml's sequential scan.
+    #[inline(always)]
+    pub(crate) fn min_max(x: &[f32]) -> (f32, f32) {
+        let (mut min, mut max) = min_max_values(x);
         if min == 0.0 || max == 0.0 {
             let first_zero = x.iter().copied().find(|v| *v == 0.0).unwrap_or(0.0);
             if min == 0.0 {
@@ -189,13 +238,25 @@ fn quantize_block_ref(x: &[f32; 32]) -> BlockQ4_0 {
     // All-zero blocks: max = +0 so d = -0 (ggml stores 0x8000 whatever the zeros' signs).
     let d = max / -8.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let q = if id.is_finite() {
+        // x·id + 8.5 ∈ [0.5 − 2⁻¹⁹, 16.5 + 2⁻¹⁹]: the vectorizable truncation is exact.
+        quants(x, id, c_ops::trunc_in_range)
+    } else {
+        // |max| < 8·2⁻¹²⁸: x·id is ±inf or NaN, converted as x86 does.
+        quants(x, id, c_ops::cvtt)
+    };
+    pack(f16::from_f32(d), &q)
+}
+
+/// `MIN(15, (int8_t)(x·id + 8.5f))` with the given float → int conversion.
+#[inline(always)]
+fn quants(x: &[f32; 32], id: f32, trunc: impl Fn(f32) -> i32) -> [u8; 32] {
     let mut q = [0u8; 32];
     for (q, v) in q.iter_mut().zip(x) {
-        // MIN(15, (int8_t)(x*id + 8.5f))
-        let t = i32::from(c_ops::cvtt(v * id + 8.5) as i8);
+        let t = i32::from(trunc(v * id + 8.5) as i8);
         *q = t.min(15) as u8;
     }
-    pack(f16::from_f32(d), &q)
+    q
 }
 
 #[inline]

@@ -27,13 +27,25 @@ fn quantize_block_ref(x: &[f32; 32]) -> BlockQ5_0 {
     // All-zero blocks: max = +0 so d = -0 (ggml stores 0x8000 whatever the zeros' signs).
     let d = max / -16.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let q = if id.is_finite() {
+        // x·id + 16.5 ∈ [0.5 − 2⁻¹⁸, 32.5 + 2⁻¹⁸]: the vectorizable truncation is exact.
+        quants(x, id, c_ops::trunc_in_range)
+    } else {
+        // |max| < 16·2⁻¹²⁸: x·id is ±inf or NaN, converted as x86 does.
+        quants(x, id, c_ops::cvtt)
+    };
+    pack(f16::from_f32(d), &q)
+}
+
+/// `MIN(31, (int8_t)(x·id + 16.5f))` with the given float → int conversion.
+#[inline(always)]
+fn quants(x: &[f32; 32], id: f32, trunc: impl Fn(f32) -> i32) -> [u8; 32] {
     let mut q = [0u8; 32];
     for (q, v) in q.iter_mut().zip(x) {
-        // MIN(31, (int8_t)(x*id + 16.5f))
-        let t = i32::from(c_ops::cvtt(v * id + 16.5) as i8);
+        let t = i32::from(trunc(v * id + 16.5) as i8);
         *q = t.min(31) as u8;
     }
-    pack(f16::from_f32(d), &q)
+    q
 }
 
 /// Packs 5-bit quants: low nibbles in nibble order, fifth bits into `qh`.
