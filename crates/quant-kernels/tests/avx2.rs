@@ -930,3 +930,28 @@ fn backends_differ() {
     assert_eq!(b.name(), "avx2");
     assert_eq!(Scalar.name(), "scalar");
 }
+
+/// The crate's backend conformance kit (the same checks any downstream backend gets).
+#[cfg(feature = "conformance")]
+mod conformance_kit {
+    use super::avx2;
+    use quant_kernels::conformance;
+
+    #[test]
+    fn avx2_passes_the_dot_checks() {
+        let Some(b) = avx2() else { return };
+        conformance::check_dots(b, 32);
+    }
+
+    #[test]
+    fn avx2_passes_the_activation_quantizer_checks() {
+        let Some(b) = avx2() else { return };
+        conformance::check_activation_quantizers(b, 64);
+    }
+
+    #[test]
+    fn avx2_passes_the_dequantizer_checks() {
+        let Some(b) = avx2() else { return };
+        conformance::check_dequantizers(b, 32);
+    }
+}

@@ -31,24 +31,17 @@ fn hmax(m: __m256) -> f32 {
     _mm_cvtss_f32(s)
 }
 
-/// `roundf(v)` (ties away from zero) converted like Rust's `as i8` (saturating, NaN → 0), as i32.
+/// `roundf(v)` (ties away from zero) as i32, for `|v| < 2^31`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn roundf_to_i8_sat(v: __m256) -> __m256i {
+fn roundf_i32(v: __m256) -> __m256i {
     let sign = _mm256_set1_ps(-0.0);
     let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
     // v − trunc(v) is exact (Sterbenz: trunc(v) ≥ v/2 whenever it is non-zero).
     let f = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
     let up = _mm256_cmp_ps::<_CMP_GE_OQ>(f, _mm256_set1_ps(0.5));
     let one = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1.0));
-    let r = _mm256_add_ps(t, _mm256_and_ps(up, one));
-    // NaN → 0, then clamp to the i8 range (inf → ±127/−128 like `as i8`).
-    let r = _mm256_and_ps(r, _mm256_cmp_ps::<_CMP_ORD_Q>(r, r));
-    let r = _mm256_min_ps(
-        _mm256_max_ps(r, _mm256_set1_ps(-128.0)),
-        _mm256_set1_ps(127.0),
-    );
-    _mm256_cvttps_epi32(r)
+    _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_and_ps(up, one)))
 }
 
 /// The low bytes of 4×8 i32 lanes, in order, as 32 bytes (wrapping truncation).
@@ -63,13 +56,21 @@ fn low_bytes(v: [__m256i; 4]) -> __m256i {
     _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
 }
 
-/// `roundf(x[i]·id)` for 32 values, stored as i8; returns the i32 lanes too (for sums).
+/// `(int8_t)roundf(x[i]·id)` for 32 values, stored; returns the i32 lanes too (for sums).
+///
+/// For a finite `id = 1/(amax/127)`, `|x·id| ≤ 127·(1 + 2^-22)` so the rounded values are in
+/// [−127, 127]. For an infinite `id` (amax < 127·2^-128) every `x·id` is ±inf or NaN, which the
+/// reference (like ggml on x86) turns into 0.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn quant32(x: &[f32; 32], id: f32, out: &mut [i8; 32]) -> [__m256i; 4] {
+    if !id.is_finite() {
+        *out = [0; 32];
+        return [_mm256_setzero_si256(); 4];
+    }
     let idv = _mm256_set1_ps(id);
     let v: [__m256i; 4] =
-        core::array::from_fn(|k| roundf_to_i8_sat(_mm256_mul_ps(ld256_f32(arr(x, 8 * k)), idv)));
+        core::array::from_fn(|k| roundf_i32(_mm256_mul_ps(ld256_f32(arr(x, 8 * k)), idv)));
     st256_i8(out, low_bytes(v));
     v
 }
@@ -115,8 +116,10 @@ pub(super) fn quantize_q8k(src: &[f32], dst: &mut [BlockQ8K]) {
         }
         let amax = hmax(m);
         if amax == 0.0 {
+            // The reference writes zero block sums too (ggml leaves them unwritten).
             b.d = 0.0;
             b.qs = [0; 256];
+            b.bsums = [0; 16];
             continue;
         }
         // The first value of largest magnitude, with its sign.
