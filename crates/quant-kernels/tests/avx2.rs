@@ -955,3 +955,79 @@ mod conformance_kit {
         conformance::check_dequantizers(b, 32);
     }
 }
+
+/// Rounding edges of the activation quantizers: with `amax = 127` the scale is exactly 1, so the
+/// quants are `roundf(x)` of the inputs themselves: ties `k + ½` round away from zero, the float
+/// just below ½ rounds to 0. Also a block whose `1/d` overflows (every quant 0) and an all-zero
+/// block, at every position of an 8-block group (the kernels batch 8 blocks).
+#[test]
+fn quantize_rounding_edges() {
+    let Some(b) = avx2() else { return };
+    let below_half = 0.5f32.next_down();
+    let mut block = vec![127.0f32];
+    for v in [
+        0.5,
+        -0.5,
+        below_half,
+        -below_half,
+        1.5,
+        -1.5,
+        2.5,
+        -2.5,
+        126.5,
+        -126.5,
+        0.0,
+        -0.0,
+        1.0 - f32::EPSILON / 2.0,
+        63.5,
+        -63.5,
+        3.4999998,
+        -3.4999998,
+    ] {
+        block.push(v);
+    }
+    block.resize(32, -127.0);
+    let tiny = vec![f32::from_bits(1); 32]; // amax/127 underflows: 1/d = inf
+    let zero = vec![0.0f32; 32];
+    for pos in 0..9 {
+        let mut row = Vec::new();
+        for k in 0..9 {
+            row.extend_from_slice(match (k + pos) % 3 {
+                0 => &block,
+                1 => &tiny,
+                _ => &zero,
+            });
+        }
+        let n = row.len() / 32;
+        let mut got = vec![
+            BlockQ8_0 {
+                d: f16::ZERO,
+                qs: [0; 32]
+            };
+            n
+        ];
+        let mut want = got.clone();
+        b.quantize_q8_0(&row, &mut got);
+        scalar::quantize_q8_0(&row, &mut want);
+        assert_eq!(bytes_of(&got), bytes_of(&want), "q8_0, rotation {pos}");
+        let mut got = vec![
+            BlockQ8_1 {
+                d: f16::ZERO,
+                s: f16::ZERO,
+                qs: [0; 32]
+            };
+            n
+        ];
+        let mut want = got.clone();
+        b.quantize_q8_1(&row, &mut got);
+        scalar::quantize_q8_1(&row, &mut want);
+        assert_eq!(bytes_of(&got), bytes_of(&want), "q8_1, rotation {pos}");
+    }
+    // The expected quants themselves (scale 1): a check independent of the oracle.
+    let mut q = [BlockQ8_0 {
+        d: f16::ZERO,
+        qs: [0; 32],
+    }];
+    b.quantize_q8_0(&block, &mut q);
+    assert_eq!(&q[0].qs[..9], &[127, 1, -1, 0, 0, 2, -2, 3, -3]);
+}

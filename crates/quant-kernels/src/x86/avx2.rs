@@ -71,6 +71,22 @@ fn ld256_i8(p: &[i8; 32]) -> __m256i {
     unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
 }
 
+/// 8 i32 as a vector.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn ld256_i32(p: &[i32; 8]) -> __m256i {
+    // SAFETY: `p` refers to 32 readable bytes; `loadu` has no alignment requirement.
+    unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+}
+
+/// Store 8 u16.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn st128_u16(p: &mut [u16; 8], v: __m128i) {
+    // SAFETY: `p` refers to 16 writable bytes; `storeu` has no alignment requirement.
+    unsafe { _mm_storeu_si128(p.as_mut_ptr().cast(), v) }
+}
+
 /// 16 i16 as a vector.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]

@@ -7,7 +7,9 @@ use core::arch::x86_64::*;
 
 use quant_core::formats::{BlockQ8_0, BlockQ8_1, BlockQ8K};
 
-use super::{arr, arr_mut, f32_to_f16, ld256_f32, st256_i8};
+use half::f16;
+
+use super::{arr, arr_mut, f32_to_f16, ld256_f32, ld256_i32, st128_u16, st256_f32, st256_i8};
 
 /// Largest `|x|` of 32 values.
 #[inline]
@@ -31,17 +33,18 @@ fn hmax(m: __m256) -> f32 {
     _mm_cvtss_f32(s)
 }
 
-/// `roundf(v)` (ties away from zero) as i32, for `|v| < 2^31`.
+/// `roundf(v)` (ties away from zero) as i32, for `|v| ≤ 200`.
+///
+/// `trunc(v + copysign(0.5⁻, v))` with `0.5⁻` the float just below ½: adding exactly ½ would
+/// round `0.5⁻ + ½` up to 1, and the smaller addend still carries every tie `k + ½` to `k + 1`
+/// (the sum `k + 1 − 2^-25` rounds to `k + 1`). Checked exhaustively against `f32::round` for
+/// every float with `|v| ≤ 200` (the quants here satisfy `|v| ≤ 127·(1 + 2^-22)`).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn roundf_i32(v: __m256) -> __m256i {
-    let sign = _mm256_set1_ps(-0.0);
-    let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
-    // v − trunc(v) is exact (Sterbenz: trunc(v) ≥ v/2 whenever it is non-zero).
-    let f = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
-    let up = _mm256_cmp_ps::<_CMP_GE_OQ>(f, _mm256_set1_ps(0.5));
-    let one = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1.0));
-    _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_and_ps(up, one)))
+    let sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0));
+    let half_below = _mm256_or_ps(sign, _mm256_set1_ps(f32::from_bits(0x3EFF_FFFF)));
+    _mm256_cvttps_epi32(_mm256_add_ps(v, half_below))
 }
 
 /// The low bytes of 4×8 i32 lanes, in order, as 32 bytes (wrapping truncation).
@@ -75,13 +78,47 @@ fn quant32(x: &[f32; 32], id: f32, out: &mut [i8; 32]) -> [__m256i; 4] {
     v
 }
 
+/// `d = amax/127`, `id = d ≠ 0 ? 1/d : 0` and `f16(d)` for 8 blocks of 32 values at once (the
+/// same IEEE divisions as the reference, eight per instruction).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn scales8(x: &[f32; 256]) -> ([f32; 8], [f32; 8], [u16; 8]) {
+    let am: [f32; 8] = core::array::from_fn(|b| amax32(arr(x, 32 * b)));
+    let d = _mm256_div_ps(ld256_f32(&am), _mm256_set1_ps(127.0));
+    let nz = _mm256_cmp_ps::<_CMP_NEQ_UQ>(d, _mm256_setzero_ps());
+    let id = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0), d), nz);
+    let mut ds = [0.0f32; 8];
+    let mut ids = [0.0f32; 8];
+    st256_f32(&mut ds, d);
+    st256_f32(&mut ids, id);
+    (ds, ids, f32x8_to_f16(d))
+}
+
+/// Eight f32 rounded to f16 (ties to even), as bit patterns.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f32x8_to_f16(v: __m256) -> [u16; 8] {
+    let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v);
+    let mut out = [0u16; 8];
+    st128_u16(&mut out, h);
+    out
+}
+
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn quantize_q8_0(src: &[f32], dst: &mut [BlockQ8_0]) {
     assert_eq!(src.len(), dst.len() * 32, "quantize_q8_0: length mismatch");
-    for (x, b) in src.chunks_exact(32).zip(dst.iter_mut()) {
+    let mut xs = src.chunks_exact(256);
+    let mut bs = dst.chunks_exact_mut(8);
+    for (x, b) in (&mut xs).zip(&mut bs) {
+        let (_, ids, d16) = scales8(arr(x, 0));
+        for k in 0..8 {
+            b[k].d = f16::from_bits(d16[k]);
+            quant32(arr(x, 32 * k), ids[k], &mut b[k].qs);
+        }
+    }
+    for (x, b) in xs.remainder().chunks_exact(32).zip(bs.into_remainder()) {
         let x: &[f32; 32] = arr(x, 0);
-        let amax = amax32(x);
-        let d = amax / 127.0;
+        let d = amax32(x) / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         b.d = f32_to_f16(d);
         quant32(x, id, &mut b.qs);
@@ -91,17 +128,39 @@ pub(super) fn quantize_q8_0(src: &[f32], dst: &mut [BlockQ8_0]) {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn quantize_q8_1(src: &[f32], dst: &mut [BlockQ8_1]) {
     assert_eq!(src.len(), dst.len() * 32, "quantize_q8_1: length mismatch");
-    for (x, b) in src.chunks_exact(32).zip(dst.iter_mut()) {
+    let mut xs = src.chunks_exact(256);
+    let mut bs = dst.chunks_exact_mut(8);
+    for (x, b) in (&mut xs).zip(&mut bs) {
+        let (ds, ids, d16) = scales8(arr(x, 0));
+        let mut sums = [0i32; 8];
+        for k in 0..8 {
+            b[k].d = f16::from_bits(d16[k]);
+            let v = quant32(arr(x, 32 * k), ids[k], &mut b[k].qs);
+            sums[k] = quant_sum(v);
+        }
+        // s = f16((float)sum · d), eight at a time.
+        let sf = _mm256_cvtepi32_ps(ld256_i32(&sums));
+        let s16 = f32x8_to_f16(_mm256_mul_ps(sf, ld256_f32(&ds)));
+        for k in 0..8 {
+            b[k].s = f16::from_bits(s16[k]);
+        }
+    }
+    for (x, b) in xs.remainder().chunks_exact(32).zip(bs.into_remainder()) {
         let x: &[f32; 32] = arr(x, 0);
-        let amax = amax32(x);
-        let d = amax / 127.0;
+        let d = amax32(x) / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         b.d = f32_to_f16(d);
         let v = quant32(x, id, &mut b.qs);
-        let s = _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
-        let sum = super::hsum_epi32(s);
-        b.s = f32_to_f16(sum as f32 * d);
+        b.s = f32_to_f16(quant_sum(v) as f32 * d);
     }
+}
+
+/// Sum of the 32 quants held as 4×8 i32 lanes (|Σ| ≤ 32·127).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn quant_sum(v: [__m256i; 4]) -> i32 {
+    let s = _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
+    super::hsum_epi32(s)
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -148,13 +207,17 @@ pub(super) fn quantize_q8k(src: &[f32], dst: &mut [BlockQ8K]) {
                 );
                 _mm256_min_epi32(i, _mm256_set1_epi32(127))
             });
-            st256_i8(arr_mut(&mut b.qs, 32 * c), low_bytes(v));
-        }
-        for (j, s) in b.bsums.iter_mut().enumerate() {
-            *s = b.qs[16 * j..16 * j + 16]
-                .iter()
-                .map(|&q| i16::from(q))
-                .sum();
+            let q = low_bytes(v);
+            st256_i8(arr_mut(&mut b.qs, 32 * c), q);
+            // Sums of 16 stored quants: byte pairs (maddubs with 1: exact, |sum| ≤ 256), then
+            // quads (madd), then two horizontal adds leave sum(0..16) in lane 0 and
+            // sum(16..32) in lane 4. Every sum fits i16 (|Σ| ≤ 16·128).
+            let pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);
+            let quads = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+            let h = _mm256_hadd_epi32(quads, quads);
+            let h = _mm256_hadd_epi32(h, h);
+            b.bsums[2 * c] = _mm256_extract_epi32::<0>(h) as i16;
+            b.bsums[2 * c + 1] = _mm256_extract_epi32::<4>(h) as i16;
         }
         b.d = 1.0 / iscale;
     }
