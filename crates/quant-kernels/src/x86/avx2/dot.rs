@@ -653,9 +653,9 @@ pub(super) fn dot_iq4xs_q8k(w: &[BlockIq4Xs], a: &[BlockQ8K]) -> f32 {
     hsum_ps(acc)
 }
 
-/// TQ2_0 · Q8_K: `Σ (q − 1)·y`, `q ∈ [0, 3]`. The eight i16 pair sums of a super-block are
-/// accumulated in i16: each is in ±2·2·128... in fact `(q − 1) ∈ [−1, 2]`, so a pair is in
-/// ±2·2·128 = ±512 and eight of them in ±4096.
+/// TQ2_0 · Q8_K: `Σ (q − 1)·y`, `q ∈ [0, 3]`. The eight i16 pair-sum vectors of a super-block
+/// are accumulated in i16: `q − 1 ∈ [−1, 2]`, so a pair sum is in ±2·2·128 = ±512 and eight of
+/// them in ±4096.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dot_tq2_0_q8k(w: &[BlockTq2_0], a: &[BlockQ8K]) -> f32 {
     assert_eq!(w.len(), a.len(), "dot_tq2_0_q8k: rows differ in length");
