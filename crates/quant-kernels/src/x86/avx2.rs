@@ -2,10 +2,15 @@
 //!
 //! # Design
 //! * Every kernel is a private safe `#[target_feature(enable = "avx2,fma,f16c")] fn` in one of
-//!   the submodules ([`dot`] products, [`act`]ivation quantizers, [`deq`]uantizers). Inside
-//!   them only the pointer intrinsics (loads and stores) need `unsafe`; they are wrapped once in
-//!   the helpers below, which take references to fixed-size arrays so the bounds are proven by
-//!   the type.
+//!   the private submodules `dot` (dot products), `act` (activation quantizers) and `deq`
+//!   (dequantizers). Inside them only the pointer intrinsics (loads and stores) need `unsafe`;
+//!   they are wrapped once in the helpers of this file, which take references to fixed-size
+//!   arrays so the bounds are proven by the type.
+//! * On Intel cores the byte shuffles and widenings (`vpmovsx*`, register broadcasts, f16
+//!   conversions from registers) all compete for port 5, which bounds the 32-value kernels. The
+//!   kernels therefore broadcast scales and bytes from memory (load-only µops), convert f16
+//!   through the memory form of `vcvtph2ps`, unpack nibbles with a variable shift instead of a
+//!   lane insert, and compute scale products in a separate pass over a chunk of blocks.
 //! * The [`Backend`] methods of [`Avx2`] are the only callers; each has one `unsafe` block
 //!   justified by the token: an `Avx2` value exists only when [`Avx2::get`] detected the features.
 //! * Integer parts are exact for every bit pattern (i8 = −128 included). The multiply-add
