@@ -1,0 +1,723 @@
+//! Dot products. Each kernel keeps the integer part of a block (or super-block) exact in i32
+//! lanes, then accumulates `scale · Σ` in f32 lanes with FMA; only the float summation order
+//! differs from the scalar oracle.
+
+use core::arch::x86_64::*;
+
+use half::{bf16, f16};
+use quant_core::formats::{
+    BlockIq4Nl, BlockIq4Xs, BlockMxfp4, BlockNvfp4, BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ4_1,
+    BlockQ4K, BlockQ5_0, BlockQ5_1, BlockQ5K, BlockQ6K, BlockQ8_0, BlockQ8_1, BlockQ8K, BlockTq1_0,
+    BlockTq2_0, KVALUES_FP4, KVALUES_IQ4NL,
+};
+
+use bytemuck::Pod;
+
+use super::{
+    ScaleMasks, UE4M3, arr, arr_mut, bits_to_bytes, dot_i8x32_exact, f16_to_f32, f16x4, hsum_ps,
+    ld128, ld128_u16, ld256, ld256_f32, ld256_i8, ld256_i16, mul_bytes, mul_pairs_small_x,
+    nibbles32, st64_f32, trit_from_scaled, unpack_k4_scales, unpack_q3k_scales, words_to_bytes,
+};
+
+/// A 16-entry i8 table in both 128-bit lanes, for `pshufb` lookups by nibble.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn table16(t: &[i8; 16]) -> __m256i {
+    let bytes: &[u8; 16] = bytemuck::cast_ref(t);
+    _mm256_broadcastsi128_si256(ld128(bytes))
+}
+
+/// i16 pair sums to i32 (`madd` with ones: exact, |sum| ≤ 2·32767).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn pairs_to_i32(p: __m256i) -> __m256i {
+    _mm256_madd_epi16(p, _mm256_set1_epi16(1))
+}
+
+/// `acc + d·cvt(s)`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn fma_block(acc: __m256, d: f32, s: __m256i) -> __m256 {
+    _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), acc)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Float rows.
+// ---------------------------------------------------------------------------------------------
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot_f32: lengths differ");
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut ca = a.chunks_exact(32);
+    let mut cb = b.chunks_exact(32);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            let xv = ld256_f32(arr(x, 8 * k));
+            let yv = ld256_f32(arr(y, 8 * k));
+            *acc = _mm256_fmadd_ps(xv, yv, *acc);
+        }
+    }
+    let mut rest = 0.0f32;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        rest += x * y;
+    }
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    hsum_ps(s) + rest
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot_f16: lengths differ");
+    let a16: &[u16] = bytemuck::cast_slice(a);
+    let b16: &[u16] = bytemuck::cast_slice(b);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut ca = a16.chunks_exact(32);
+    let mut cb = b16.chunks_exact(32);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            let xv = _mm256_cvtph_ps(ld128_u16(arr(x, 8 * k)));
+            let yv = _mm256_cvtph_ps(ld128_u16(arr(y, 8 * k)));
+            *acc = _mm256_fmadd_ps(xv, yv, *acc);
+        }
+    }
+    let mut rest = 0.0f32;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        rest += f16_to_f32(f16::from_bits(*x)) * f16_to_f32(f16::from_bits(*y));
+    }
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    hsum_ps(s) + rest
+}
+
+/// 8 bf16 bit patterns to f32 (a shift: exact; NaNs are not canonicalized here, which does not
+/// matter for a product that is non-finite anyway).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn bf16x8_to_f32(p: &[u16; 8]) -> __m256 {
+    _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(ld128_u16(p))))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_bf16(a: &[bf16], b: &[bf16]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot_bf16: lengths differ");
+    let a16: &[u16] = bytemuck::cast_slice(a);
+    let b16: &[u16] = bytemuck::cast_slice(b);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut ca = a16.chunks_exact(32);
+    let mut cb = b16.chunks_exact(32);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            let xv = bf16x8_to_f32(arr(x, 8 * k));
+            let yv = bf16x8_to_f32(arr(y, 8 * k));
+            *acc = _mm256_fmadd_ps(xv, yv, *acc);
+        }
+    }
+    let mut rest = 0.0f32;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        rest += f32::from_bits(u32::from(*x) << 16) * f32::from_bits(u32::from(*y) << 16);
+    }
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    hsum_ps(s) + rest
+}
+
+// ---------------------------------------------------------------------------------------------
+// 32-value formats against Q8_0 / Q8_1.
+// ---------------------------------------------------------------------------------------------
+
+/// The loop shared by the 32-value formats.
+///
+/// Per chunk of blocks, a first pass computes the f32 scale products into a stack buffer
+/// (`scales` returns `d_w·d_a` in lane 0 and, when `MIN`, the block's constant term `m_w·s_a` in
+/// lane 1); the second pass computes the exact integer dot of each block (`ints`) and adds
+/// `scale · Σ` with the scale broadcast straight from memory. On Intel cores a register broadcast
+/// or f16 conversion would compete with the byte widenings/shuffles for port 5.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dot32<W, A, const MIN: bool>(
+    w: &[W],
+    a: &[A],
+    scales: impl Fn(&W, &A) -> __m128,
+    ints: impl Fn(&W, &A) -> __m256i,
+) -> f32 {
+    const CHUNK: usize = 32;
+    let mut dm = [0.0f32; 2 * CHUNK];
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let mut accm = _mm256_setzero_ps();
+    for (wc, ac) in w.chunks(CHUNK).zip(a.chunks(CHUNK)) {
+        let n = wc.len();
+        for (k, (x, y)) in wc.iter().zip(ac).enumerate() {
+            st64_f32(arr_mut(&mut dm, 2 * k), scales(x, y));
+        }
+        let mut k = 0;
+        while k + 2 <= n {
+            let s0 = ints(&wc[k], &ac[k]);
+            let s1 = ints(&wc[k + 1], &ac[k + 1]);
+            let d0 = _mm256_broadcast_ss(&dm[2 * k]);
+            let d1 = _mm256_broadcast_ss(&dm[2 * k + 2]);
+            acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc0);
+            acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(s1), acc1);
+            k += 2;
+        }
+        if k < n {
+            let s0 = ints(&wc[k], &ac[k]);
+            let d0 = _mm256_broadcast_ss(&dm[2 * k]);
+            acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc0);
+        }
+        if MIN {
+            // Odd entries hold the constant terms; entries past 2n are stale, so mask them.
+            let odd = _mm256_castsi256_ps(_mm256_setr_epi32(0, -1, 0, -1, 0, -1, 0, -1));
+            for c in 0..(2 * n).div_ceil(8) {
+                let v = ld256_f32(arr(&dm, 8 * c));
+                let valid = (2 * n - 8 * c).min(8) as i32;
+                let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                let live = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), lane);
+                let m = _mm256_and_ps(odd, _mm256_castsi256_ps(live));
+                accm = _mm256_add_ps(accm, _mm256_and_ps(v, m));
+            }
+        }
+    }
+    let s = hsum_ps(_mm256_add_ps(acc0, acc1));
+    if MIN { s + hsum_ps(accm) } else { s }
+}
+
+/// Lane-wise product of the f16 values at the start of two blocks: `[d_w·d_a, x₁·y₁, …]` where
+/// `x₁`, `y₁` are the second f16 of each block (Q4_1/Q5_1's `m`, Q8_1's `s`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn head_products<W: Pod, A: Pod>(x: &W, y: &A) -> __m128 {
+    let xb: &[u8] = bytemuck::bytes_of(x);
+    let yb: &[u8] = bytemuck::bytes_of(y);
+    _mm_mul_ps(f16x4(arr(xb, 0)), f16x4(arr(yb, 0)))
+}
+
+/// Q8_0 · Q8_0: both operands are full-range i8 (−128 included), so they are widened to i16
+/// (`dot_i8x32_exact`) instead of using `maddubs`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q8_0_q8_0(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_q8_0_q8_0: rows differ in length");
+    dot32::<_, _, false>(
+        w,
+        a,
+        |x, y| head_products(x, y),
+        |x, y| dot_i8x32_exact(&x.qs, &y.qs),
+    )
+}
+
+/// Q4_0 · Q8_0: `Σ (q − 8)·y = Σ q·y − Σ 8·y` with `q ∈ [0, 15]` unsigned.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q4_0_q8_0(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_q4_0_q8_0: rows differ in length");
+    let eight = _mm256_set1_epi8(8);
+    dot32::<_, _, false>(
+        w,
+        a,
+        |x, y| head_products(x, y),
+        |x, y| {
+            let q = nibbles32(&x.qs);
+            let yv = ld256_i8(&y.qs);
+            // Pair sums: q·y ∈ ±2·15·128 = ±3840 and 8·y ∈ ±2048, no saturation; their difference
+            // (q − 8)·y ∈ ±2·8·128 fits i16, so the wrapping subtraction is exact.
+            let p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), _mm256_maddubs_epi16(eight, yv));
+            pairs_to_i32(p)
+        },
+    )
+}
+
+/// Q4_1 · Q8_1: `d_w·d_a·Σ q·y + m_w·s_a` with `q ∈ [0, 15]` unsigned and the activation's stored
+/// `s`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q4_1_q8_1(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_q4_1_q8_1: rows differ in length");
+    dot32::<_, _, true>(
+        w,
+        a,
+        |x, y| head_products(x, y),
+        |x, y| {
+            // Pair sums q·y ∈ ±2·15·128: no saturation.
+            pairs_to_i32(_mm256_maddubs_epi16(nibbles32(&x.qs), ld256_i8(&y.qs)))
+        },
+    )
+}
+
+/// The 5-bit unsigned quants `q ∈ [0, 31]` of a Q5_0/Q5_1 block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q5_quants(qs: &[u8; 16], qh: &[u8; 4]) -> __m256i {
+    let hb = bits_to_bytes(u32::from_le_bytes(*qh));
+    _mm256_or_si256(nibbles32(qs), _mm256_and_si256(hb, _mm256_set1_epi8(0x10)))
+}
+
+/// Q5_0 · Q8_0: `Σ (q − 16)·y = Σ q·y − Σ 16·y`, `q ∈ [0, 31]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q5_0_q8_0(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_q5_0_q8_0: rows differ in length");
+    let sixteen = _mm256_set1_epi8(16);
+    dot32::<_, _, false>(
+        w,
+        a,
+        |x, y| head_products(x, y),
+        |x, y| {
+            let q = q5_quants(&x.qs, &x.qh);
+            let yv = ld256_i8(&y.qs);
+            // Pair sums: q·y ∈ ±2·31·128 = ±7936, 16·y ∈ ±4096; (q − 16)·y ∈ ±2·16·128 fits i16,
+            // so the wrapping subtraction is exact.
+            let p = _mm256_sub_epi16(
+                _mm256_maddubs_epi16(q, yv),
+                _mm256_maddubs_epi16(sixteen, yv),
+            );
+            pairs_to_i32(p)
+        },
+    )
+}
+
+/// Q5_1 · Q8_1: `d_w·d_a·Σ q·y + m_w·s_a`, `q ∈ [0, 31]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q5_1_q8_1(w: &[BlockQ5_1], a: &[BlockQ8_1]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_q5_1_q8_1: rows differ in length");
+    dot32::<_, _, true>(
+        w,
+        a,
+        |x, y| head_products(x, y),
+        |x, y| {
+            // Pair sums q·y ∈ ±2·31·128: no saturation.
+            let q = q5_quants(&x.qs, &x.qh);
+            pairs_to_i32(_mm256_maddubs_epi16(q, ld256_i8(&y.qs)))
+        },
+    )
+}
+
+/// IQ4_NL · Q8_0: table values in [−127, 113] (never −128), so `mul_pairs_small_x` is exact.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_iq4nl_q8_0(w: &[BlockIq4Nl], a: &[BlockQ8_0]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_iq4nl_q8_0: rows differ in length");
+    let table = table16(&KVALUES_IQ4NL);
+    dot32::<_, _, false>(
+        w,
+        a,
+        |x, y| head_products(x, y),
+        |x, y| {
+            let xv = _mm256_shuffle_epi8(table, nibbles32(&x.qs));
+            pairs_to_i32(mul_pairs_small_x(xv, ld256_i8(&y.qs)))
+        },
+    )
+}
+
+/// [`e8m0_to_f32_half`] for every byte (a load instead of a GPR→vector move).
+static E8M0_HALF: [f32; 256] = {
+    let mut t = [0.0f32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let bits = if i < 2 {
+            0x0020_0000u32 << i
+        } else {
+            ((i - 1) as u32) << 23
+        };
+        t[i] = f32::from_bits(bits);
+        i += 1;
+    }
+    t
+};
+
+/// MXFP4 · Q8_0: doubled E2M1 values in [−12, 12], `mul_pairs_small_x` is exact.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_mxfp4_q8_0(w: &[BlockMxfp4], a: &[BlockQ8_0]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_mxfp4_q8_0: rows differ in length");
+    let table = table16(&KVALUES_FP4);
+    let scales = |x: &BlockMxfp4, y: &BlockQ8_0| {
+        let yb: &[u8] = bytemuck::bytes_of(y);
+        _mm_mul_ss(f16x4(arr(yb, 0)), _mm_set_ss(E8M0_HALF[usize::from(x.e)]))
+    };
+    dot32::<_, _, false>(w, a, scales, |x, y| {
+        let xv = _mm256_shuffle_epi8(table, nibbles32(&x.qs));
+        pairs_to_i32(mul_pairs_small_x(xv, ld256_i8(&y.qs)))
+    })
+}
+
+/// NVFP4 · Q8_0: one NVFP4 block (4 sub-blocks of 16) against two Q8_0 blocks. Each 32-byte
+/// vector covers two sub-blocks (one per 128-bit lane), so the scale vector holds one UE4M3
+/// scale per lane.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_nvfp4_q8_0(w: &[BlockNvfp4], a: &[BlockQ8_0]) -> f32 {
+    assert_eq!(
+        a.len(),
+        2 * w.len(),
+        "dot_nvfp4_q8_0: rows differ in length"
+    );
+    let table = table16(&KVALUES_FP4);
+    let m4 = _mm_set1_epi8(0x0F);
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a.chunks_exact(2)) {
+        for h in 0..2 {
+            let q = ld128(arr(&x.qs, 16 * h));
+            let lo = _mm_and_si128(q, m4);
+            let hi = _mm_and_si128(_mm_srli_epi16::<4>(q), m4);
+            // Sub-block 2h: [low nibbles of bytes 0..8, high nibbles of bytes 0..8]; 2h + 1 the
+            // same with bytes 8..16.
+            let idx = _mm256_set_m128i(_mm_unpackhi_epi64(lo, hi), _mm_unpacklo_epi64(lo, hi));
+            let xv = _mm256_shuffle_epi8(table, idx);
+            let yb = &y[h];
+            let s = pairs_to_i32(mul_pairs_small_x(xv, ld256_i8(&yb.qs)));
+            let dy = f16_to_f32(yb.d);
+            let d0 = dy * UE4M3[usize::from(x.d[2 * h])];
+            let d1 = dy * UE4M3[usize::from(x.d[2 * h + 1])];
+            let dv = _mm256_setr_m128(_mm_set1_ps(d0), _mm_set1_ps(d1));
+            acc = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(s), acc);
+        }
+    }
+    hsum_ps(acc)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 256-value formats against Q8_K.
+// ---------------------------------------------------------------------------------------------
+
+/// Q8_K · Q8_K: full-range i8 on both sides, widened to i16. Per super-block the i32 lanes hold
+/// at most 32 products of magnitude ≤ 2^14: no overflow.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q8k_q8k(w: &[BlockQ8K], a: &[BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_q8k_q8k: rows differ in length");
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let mut s = _mm256_setzero_si256();
+        for k in 0..8 {
+            s = _mm256_add_epi32(s, dot_i8x32_exact(arr(&x.qs, 32 * k), arr(&y.qs, 32 * k)));
+        }
+        acc = fma_block(acc, x.d * y.d, s);
+    }
+    hsum_ps(acc)
+}
+
+/// Q2_K · Q8_K: `d·Σ sc·Σ q·y − dmin·Σ m·bsum`, `q ∈ [0, 3]`, `sc, m ∈ [0, 15]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q2k_q8k(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_q2k_q8k: rows differ in length");
+    let masks = ScaleMasks::new();
+    let m3 = _mm256_set1_epi8(3);
+    let m4 = _mm_set1_epi8(0x0F);
+    let mut acc = _mm256_setzero_ps();
+    let mut accm = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let sc = ld128(&x.scales);
+        // Mins: m_j·bsum_j summed in pairs by `madd` (i16×i16 → i32, exact for any bsums).
+        let mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(sc), m4));
+        let summs = _mm256_madd_epi16(mins, ld256_i16(&y.bsums));
+        let scales = _mm256_cvtepu8_epi16(_mm_and_si128(sc, m4));
+        let halves = [
+            _mm256_permute2x128_si256::<0x00>(scales, scales),
+            _mm256_permute2x128_si256::<0x11>(scales, scales),
+        ];
+        let mut isum = _mm256_setzero_si256();
+        for (n, sv) in halves.iter().enumerate() {
+            let q = ld256(arr(&x.qs, 32 * n));
+            let shifted = [
+                q,
+                _mm256_srli_epi16::<2>(q),
+                _mm256_srli_epi16::<4>(q),
+                _mm256_srli_epi16::<6>(q),
+            ];
+            for (t, qs) in shifted.iter().enumerate() {
+                let xq = _mm256_and_si256(*qs, m3);
+                let yv = ld256_i8(arr(&y.qs, 128 * n + 32 * t));
+                // Pair sums q·y ∈ ±2·3·128: no saturation; times sc ≤ 15 in i32.
+                let p = _mm256_maddubs_epi16(xq, yv);
+                let s = _mm256_shuffle_epi8(*sv, masks.pair[t]);
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, s));
+            }
+        }
+        let yd = y.d;
+        acc = fma_block(acc, yd * f16_to_f32(x.d), isum);
+        accm = fma_block(accm, yd * f16_to_f32(x.dmin), summs);
+    }
+    hsum_ps(acc) - hsum_ps(accm)
+}
+
+/// Q3_K · Q8_K: `d·Σ (sc − 32)·Σ (q − 4·[high bit clear])·y`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q3k_q8k(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_q3k_q8k: rows differ in length");
+    let masks = ScaleMasks::new();
+    let m3 = _mm256_set1_epi8(3);
+    let four = _mm256_set1_epi8(4);
+    let zero = _mm256_setzero_si256();
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let sc_bytes = words_to_bytes(unpack_q3k_scales(&x.scales));
+        let sc = _mm_sub_epi8(ld128(&sc_bytes), _mm_set1_epi8(32));
+        let scales = _mm256_cvtepi8_epi16(sc);
+        let halves = [
+            _mm256_permute2x128_si256::<0x00>(scales, scales),
+            _mm256_permute2x128_si256::<0x11>(scales, scales),
+        ];
+        let hm = ld256(&x.hmask);
+        let mut isum = _mm256_setzero_si256();
+        for (n, sv) in halves.iter().enumerate() {
+            let q = ld256(arr(&x.qs, 32 * n));
+            let shifted = [
+                q,
+                _mm256_srli_epi16::<2>(q),
+                _mm256_srli_epi16::<4>(q),
+                _mm256_srli_epi16::<6>(q),
+            ];
+            for (t, qs) in shifted.iter().enumerate() {
+                let xq = _mm256_and_si256(*qs, m3);
+                let bit = _mm256_set1_epi8((1u8 << (4 * n + t)) as i8);
+                let clear = _mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), zero);
+                let h4 = _mm256_and_si256(clear, four);
+                let yv = ld256_i8(arr(&y.qs, 128 * n + 32 * t));
+                // Pair sums: q·y ∈ ±768, h4·y ∈ ±1024; (q − h4)·y ∈ ±2·4·128 fits i16, so the
+                // wrapping subtraction is exact.
+                let p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(xq, yv), _mm256_maddubs_epi16(h4, yv));
+                let s = _mm256_shuffle_epi8(*sv, masks.pair[t]);
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, s));
+            }
+        }
+        acc = fma_block(acc, f16_to_f32(x.d) * y.d, isum);
+    }
+    hsum_ps(acc)
+}
+
+/// Scales (both lanes, 8 i16) and the `Σ m·bsum` partial sums of a Q4_K/Q5_K super-block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_scales_mins(scales: &[u8; 12], bsums: &[i16; 16]) -> (__m256i, __m256i) {
+    let sm = words_to_bytes(unpack_k4_scales(scales));
+    let v = ld128(&sm);
+    // Mins duplicated per pair of 16-value sums: [m0, m0, m1, m1, …].
+    let dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    let mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(v, dup));
+    // i16×i16 products summed in pairs to i32: exact for any bsums (|m| ≤ 63).
+    let summs = _mm256_madd_epi16(mins, ld256_i16(bsums));
+    let sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(v));
+    (sc, summs)
+}
+
+/// Q4_K · Q8_K: `d·Σ sc·Σ q·y − dmin·Σ m·bsum`, `q ∈ [0, 15]`, `sc, m ∈ [0, 63]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q4k_q8k(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_q4k_q8k: rows differ in length");
+    let masks = ScaleMasks::new();
+    let m4 = _mm256_set1_epi8(0x0F);
+    let mut acc = _mm256_setzero_ps();
+    let mut accm = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let (sc, summs) = k4_scales_mins(&x.scales, &y.bsums);
+        let mut isum0 = _mm256_setzero_si256();
+        let mut isum1 = _mm256_setzero_si256();
+        for j in 0..4 {
+            let q = ld256(arr(&x.qs, 32 * j));
+            let lo = _mm256_and_si256(q, m4);
+            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
+            // Pair sums q·y ∈ ±2·15·128: no saturation. Per super-block |Σ sc·q·y| ≤
+            // 256·63·15·128 < 2^31.
+            let p0 = _mm256_maddubs_epi16(lo, ld256_i8(arr(&y.qs, 64 * j)));
+            let p1 = _mm256_maddubs_epi16(hi, ld256_i8(arr(&y.qs, 64 * j + 32)));
+            let s0 = _mm256_shuffle_epi8(sc, masks.splat[2 * j]);
+            let s1 = _mm256_shuffle_epi8(sc, masks.splat[2 * j + 1]);
+            isum0 = _mm256_add_epi32(isum0, _mm256_madd_epi16(p0, s0));
+            isum1 = _mm256_add_epi32(isum1, _mm256_madd_epi16(p1, s1));
+        }
+        let yd = y.d;
+        acc = fma_block(acc, yd * f16_to_f32(x.d), _mm256_add_epi32(isum0, isum1));
+        accm = fma_block(accm, yd * f16_to_f32(x.dmin), summs);
+    }
+    hsum_ps(acc) - hsum_ps(accm)
+}
+
+/// Q5_K · Q8_K: as Q4_K with a fifth bit, `q ∈ [0, 31]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q5k_q8k(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_q5k_q8k: rows differ in length");
+    let masks = ScaleMasks::new();
+    let m4 = _mm256_set1_epi8(0x0F);
+    let m16 = _mm256_set1_epi8(0x10);
+    let mut acc = _mm256_setzero_ps();
+    let mut accm = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let (sc, summs) = k4_scales_mins(&x.scales, &y.bsums);
+        let qh = ld256(&x.qh);
+        let mut isum0 = _mm256_setzero_si256();
+        let mut isum1 = _mm256_setzero_si256();
+        for j in 0..4 {
+            let q = ld256(arr(&x.qs, 32 * j));
+            let b0 = _mm256_set1_epi8((1u8 << (2 * j)) as i8);
+            let b1 = _mm256_set1_epi8((2u8 << (2 * j)) as i8);
+            let h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b0), b0), m16);
+            let h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b1), b1), m16);
+            let lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
+            let hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q), m4), h1);
+            // Pair sums q·y ∈ ±2·31·128: no saturation. Per super-block |Σ sc·q·y| ≤
+            // 256·63·31·128 < 2^31.
+            let p0 = _mm256_maddubs_epi16(lo, ld256_i8(arr(&y.qs, 64 * j)));
+            let p1 = _mm256_maddubs_epi16(hi, ld256_i8(arr(&y.qs, 64 * j + 32)));
+            let s0 = _mm256_shuffle_epi8(sc, masks.splat[2 * j]);
+            let s1 = _mm256_shuffle_epi8(sc, masks.splat[2 * j + 1]);
+            isum0 = _mm256_add_epi32(isum0, _mm256_madd_epi16(p0, s0));
+            isum1 = _mm256_add_epi32(isum1, _mm256_madd_epi16(p1, s1));
+        }
+        let yd = y.d;
+        acc = fma_block(acc, yd * f16_to_f32(x.d), _mm256_add_epi32(isum0, isum1));
+        accm = fma_block(accm, yd * f16_to_f32(x.dmin), summs);
+    }
+    hsum_ps(acc) - hsum_ps(accm)
+}
+
+/// Q6_K · Q8_K: `d·Σ sc·Σ (q − 32)·y`, `q ∈ [0, 63]`, `sc` any i8.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q6k_q8k(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_q6k_q8k: rows differ in length");
+    let masks = ScaleMasks::new();
+    let m4 = _mm256_set1_epi8(0x0F);
+    let m30 = _mm256_set1_epi8(0x30);
+    let m32 = _mm256_set1_epi8(32);
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let sc_bytes: &[u8; 16] = bytemuck::cast_ref(&x.scales);
+        let scales = _mm256_cvtepi8_epi16(ld128(sc_bytes));
+        let halves = [
+            _mm256_permute2x128_si256::<0x00>(scales, scales),
+            _mm256_permute2x128_si256::<0x11>(scales, scales),
+        ];
+        let mut isum0 = _mm256_setzero_si256();
+        let mut isum1 = _mm256_setzero_si256();
+        for (n, sv) in halves.iter().enumerate() {
+            let ql0 = ld256(arr(&x.ql, 64 * n));
+            let ql1 = ld256(arr(&x.ql, 64 * n + 32));
+            let qh = ld256(arr(&x.qh, 32 * n));
+            // Bits 2t, 2t+1 of qh moved to bits 4, 5 (16-bit shifts; the mask drops what crosses
+            // a byte boundary).
+            let q = [
+                _mm256_or_si256(
+                    _mm256_and_si256(ql0, m4),
+                    _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m30),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(ql1, m4),
+                    _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m30),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
+                    _mm256_and_si256(qh, m30),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
+                    _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m30),
+                ),
+            ];
+            for (t, qv) in q.iter().enumerate() {
+                let yv = ld256_i8(arr(&y.qs, 128 * n + 32 * t));
+                // Pair sums: q·y ∈ ±2·63·128 = ±16128, 32·y ∈ ±8192; (q − 32)·y ∈ ±2·32·128
+                // fits i16, so the wrapping subtraction is exact. Per super-block
+                // |Σ sc·(q − 32)·y| ≤ 256·128·32·128 = 2^27.
+                let p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(*qv, yv), _mm256_maddubs_epi16(m32, yv));
+                let s = _mm256_shuffle_epi8(*sv, masks.pair[t]);
+                if t % 2 == 0 {
+                    isum0 = _mm256_add_epi32(isum0, _mm256_madd_epi16(p, s));
+                } else {
+                    isum1 = _mm256_add_epi32(isum1, _mm256_madd_epi16(p, s));
+                }
+            }
+        }
+        acc = fma_block(acc, f16_to_f32(x.d) * y.d, _mm256_add_epi32(isum0, isum1));
+    }
+    hsum_ps(acc)
+}
+
+/// IQ4_XS · Q8_K: table values in [−127, 113] (`mul_pairs_small_x` exact), 6-bit scales − 32.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_iq4xs_q8k(w: &[BlockIq4Xs], a: &[BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_iq4xs_q8k: rows differ in length");
+    let table = table16(&KVALUES_IQ4NL);
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let mut isum0 = _mm256_setzero_si256();
+        let mut isum1 = _mm256_setzero_si256();
+        let sh = u32::from(x.scales_h);
+        for ib in 0..8 {
+            let ls = i32::from((x.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF)
+                | ((((sh >> (2 * ib)) & 3) as i32) << 4);
+            let xv = _mm256_shuffle_epi8(table, nibbles32(arr(&x.qs, 16 * ib)));
+            let p = mul_pairs_small_x(xv, ld256_i8(arr(&y.qs, 32 * ib)));
+            // |Σ (ls − 32)·x·y| per super-block ≤ 256·32·127·128 < 2^31.
+            let s = _mm256_madd_epi16(p, _mm256_set1_epi16((ls - 32) as i16));
+            if ib % 2 == 0 {
+                isum0 = _mm256_add_epi32(isum0, s);
+            } else {
+                isum1 = _mm256_add_epi32(isum1, s);
+            }
+        }
+        acc = fma_block(acc, f16_to_f32(x.d) * y.d, _mm256_add_epi32(isum0, isum1));
+    }
+    hsum_ps(acc)
+}
+
+/// TQ2_0 · Q8_K: `Σ (q − 1)·y`, `q ∈ [0, 3]`. The eight i16 pair-sum vectors of a super-block
+/// are accumulated in i16: `q − 1 ∈ [−1, 2]`, so a pair sum is in ±2·2·128 = ±512 and eight of
+/// them in ±4096.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_tq2_0_q8k(w: &[BlockTq2_0], a: &[BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_tq2_0_q8k: rows differ in length");
+    let m3 = _mm256_set1_epi8(3);
+    let one = _mm256_set1_epi8(1);
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let mut s16 = _mm256_setzero_si256();
+        for j in 0..2 {
+            let q = ld256(arr(&x.qs, 32 * j));
+            let shifted = [
+                q,
+                _mm256_srli_epi16::<2>(q),
+                _mm256_srli_epi16::<4>(q),
+                _mm256_srli_epi16::<6>(q),
+            ];
+            for (l, qs) in shifted.iter().enumerate() {
+                let xq = _mm256_and_si256(*qs, m3);
+                let yv = ld256_i8(arr(&y.qs, 128 * j + 32 * l));
+                // q·y ∈ ±768 and 1·y ∈ ±256 per pair: no saturation; the difference is in ±512.
+                let p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(xq, yv), _mm256_maddubs_epi16(one, yv));
+                s16 = _mm256_add_epi16(s16, p);
+            }
+        }
+        acc = fma_block(acc, f16_to_f32(x.d) * y.d, pairs_to_i32(s16));
+    }
+    hsum_ps(acc)
+}
+
+/// TQ1_0 · Q8_K: base-3 digits `((q·3^l mod 256)·3) >> 8`, minus one, in [−1, 1]
+/// (`mul_pairs_small_x` exact); pair sums in ±256, eight vectors accumulated in i16 (±2048).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_tq1_0_q8k(w: &[BlockTq1_0], a: &[BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "dot_tq1_0_q8k: rows differ in length");
+    const POW3: [i16; 5] = [1, 3, 9, 27, 81];
+    let p_all: [__m256i; 5] = core::array::from_fn(|l| _mm256_set1_epi16(POW3[l]));
+    let p01 = _mm256_set_m128i(_mm_set1_epi16(3), _mm_set1_epi16(1));
+    let p23 = _mm256_set_m128i(_mm_set1_epi16(27), _mm_set1_epi16(9));
+    let p4h = _mm256_set_m128i(_mm_setr_epi16(1, 1, 3, 3, 9, 9, 27, 27), _mm_set1_epi16(81));
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let mut s16 = _mm256_setzero_si256();
+        // Bytes 0..32: digit l of byte m is value 32·l + m.
+        let q = ld256(arr(&x.qs, 0));
+        for (l, p) in p_all.iter().enumerate() {
+            let t = trit_from_scaled(mul_bytes(q, *p));
+            let yv = ld256_i8(arr(&y.qs, 32 * l));
+            s16 = _mm256_add_epi16(s16, mul_pairs_small_x(t, yv));
+        }
+        // Bytes 32..48: digit l of byte m is value 160 + 16·l + m (two digits per vector), and
+        // the 4 qh bytes: digit l of byte j is value 240 + 4·l + j (lane 1 of the last vector).
+        let q2 = _mm256_broadcastsi128_si256(ld128(arr(&x.qs, 32)));
+        let qh = _mm_set1_epi32(i32::from_le_bytes(x.qh.map(|b| b as i8).map(|b| b as u8)));
+        let q3 = _mm256_set_m128i(qh, _mm256_castsi256_si128(q2));
+        let tail = [(q2, p01, 160), (q2, p23, 192), (q3, p4h, 224)];
+        for (v, p, off) in tail {
+            let t = trit_from_scaled(mul_bytes(v, p));
+            let yv = ld256_i8(arr(&y.qs, off));
+            s16 = _mm256_add_epi16(s16, mul_pairs_small_x(t, yv));
+        }
+        acc = fma_block(acc, f16_to_f32(x.d) * y.d, pairs_to_i32(s16));
+    }
+    hsum_ps(acc)
+}
