@@ -27,9 +27,9 @@ use quant_core::formats::{
     BlockQ4K, BlockQ5_0, BlockQ5_1, BlockQ5K, BlockQ6K, BlockQ8_0, BlockQ8_1, BlockQ8K, BlockTq1_0,
     BlockTq2_0,
 };
+use quant_kernels::Backend;
 use quant_kernels::scalar::Scalar;
 use quant_kernels::x86::avx512::Avx512;
-use quant_kernels::Backend;
 
 static SCALAR: Scalar = Scalar;
 
@@ -122,9 +122,16 @@ impl Finite for BlockNvfp4 {
     fn make_finite(&mut self) {}
 }
 
+/// Values of type `T` from bytes (copied, so aligned for `T`).
+fn collect<T: Pod>(bytes: &[u8]) -> Vec<T> {
+    let mut v = vec![T::zeroed(); bytes.len() / size_of::<T>()];
+    bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
+    v
+}
+
 /// Blocks from arbitrary bytes (copied, so aligned for the block type).
 fn blocks<T: Finite>(bytes: &[u8], finite: bool) -> Vec<T> {
-    let mut v: Vec<T> = bytemuck::pod_collect_to_vec(bytes);
+    let mut v: Vec<T> = collect(bytes);
     if finite {
         v.iter_mut().for_each(T::make_finite);
     }
@@ -275,7 +282,14 @@ fn check_class<W: Pod, A: Pod>(
     let want = dot(&SCALAR, w, a);
     for b in tiers() {
         let got = dot(b, w, a);
-        prop_assert_eq!(got.is_finite(), want.is_finite(), "{}: {} vs {}", b.name(), got, want);
+        prop_assert_eq!(
+            got.is_finite(),
+            want.is_finite(),
+            "{}: {} vs {}",
+            b.name(),
+            got,
+            want
+        );
     }
     Ok(())
 }
@@ -315,7 +329,7 @@ macro_rules! dot_tests {
                 /// Arbitrary scale bits (inf/NaN included): same finiteness as scalar.
                 #[test]
                 fn non_finite_class((wb, ab, _) in inputs()) {
-                    let w: Vec<$w> = bytemuck::pod_collect_to_vec(&wb);
+                    let w: Vec<$w> = collect(&wb);
                     let mut a: Vec<$a> = blocks(&ab, true);
                     // Keep the activations finite; the weights carry the inf/NaN scales.
                     a.iter_mut().for_each(Finite::make_finite);
@@ -354,15 +368,24 @@ fn pattern<T: Pod>(n: usize, fix: impl Fn(&mut T)) -> Vec<T> {
     let bytes: Vec<u8> = (0..n * size_of::<T>())
         .map(|i| (i.wrapping_mul(37).wrapping_add(11)) as u8)
         .collect();
-    let mut v: Vec<T> = bytemuck::pod_collect_to_vec(&bytes);
+    let mut v: Vec<T> = collect(&bytes);
     v.iter_mut().for_each(fix);
     v
 }
 
 const ONE: f16 = f16::ONE;
 
+/// A named dot product of fixed rows, run on a given backend.
+type Case<'a> = (&'static str, &'a dyn Fn(&dyn Backend) -> f32);
+
 fn q8_0_all(n: usize, q: i8) -> Vec<BlockQ8_0> {
-    vec![BlockQ8_0 { d: ONE, qs: [q; 32] }; n]
+    vec![
+        BlockQ8_0 {
+            d: ONE,
+            qs: [q; 32]
+        };
+        n
+    ]
 }
 
 fn q8_1_all(n: usize, q: i8) -> Vec<BlockQ8_1> {
@@ -479,7 +502,7 @@ fn all_formats_minus_128_activations() {
             });
             let wt1 = pattern(n, |b: &mut BlockTq1_0| b.d = ONE);
             let wt2 = pattern(n, |b: &mut BlockTq2_0| b.d = ONE);
-            let cases: [(&str, &dyn Fn(&dyn Backend) -> f32); 17] = [
+            let cases: [Case<'_>; 17] = [
                 ("q4_0", &|b| b.dot_q4_0_q8_0(&w40, &a0)),
                 ("q4_1", &|b| b.dot_q4_1_q8_1(&w41, &a1)),
                 ("q5_0", &|b| b.dot_q5_0_q8_0(&w50, &a0)),

@@ -130,7 +130,11 @@ mod vnni {
 
 /// The F/BW/VL instantiation: `vpdpbusd` emulated exactly.
 mod base {
-    use core::arch::x86_64::*;
+    use core::arch::x86_64::{
+        __m512i, _mm512_add_epi32, _mm512_castsi512_si256, _mm512_cvtepi8_epi16,
+        _mm512_cvtepu8_epi16, _mm512_extracti64x4_epi64, _mm512_madd_epi16, _mm512_maddubs_epi16,
+        _mm512_permutex2var_epi32, _mm512_set1_epi16, _mm512_setr_epi32,
+    };
 
     /// `acc + Σ₄ u·s` per i32 lane for `u ≤ 128`, `|s| ≤ 127` or `u ≤ 127`, `s ≥ −128`:
     /// `vpmaddubsw` adds two products into an i16; `|u₀s₀ + u₁s₁| ≤ 2·128·127 = 32 512` (or
@@ -251,8 +255,31 @@ impl Backend for Avx512 {
         fn dot_nvfp4_q8_0(&self, w: &[BlockNvfp4], a: &[BlockQ8_0]) -> f32;
         fn dot_tq1_0_q8k(&self, w: &[BlockTq1_0], a: &[BlockQ8K]) -> f32;
         fn dot_tq2_0_q8k(&self, w: &[BlockTq2_0], a: &[BlockQ8K]) -> f32;
+        fn dot_f32(&self, a: &[f32], b: &[f32]) -> f32;
+        fn dot_f16(&self, a: &[f16], b: &[f16]) -> f32;
+        fn dot_bf16(&self, a: &[bf16], b: &[bf16]) -> f32;
+        fn quantize_q8_0(&self, src: &[f32], dst: &mut [BlockQ8_0]);
+        fn quantize_q8_1(&self, src: &[f32], dst: &mut [BlockQ8_1]);
+        fn quantize_q8k(&self, src: &[f32], dst: &mut [BlockQ8K]);
+        fn dequantize_q4_0(&self, src: &[BlockQ4_0], dst: &mut [f32]);
+        fn dequantize_q4_1(&self, src: &[BlockQ4_1], dst: &mut [f32]);
+        fn dequantize_q5_0(&self, src: &[BlockQ5_0], dst: &mut [f32]);
+        fn dequantize_q5_1(&self, src: &[BlockQ5_1], dst: &mut [f32]);
+        fn dequantize_q8_0(&self, src: &[BlockQ8_0], dst: &mut [f32]);
+        fn dequantize_q8_1(&self, src: &[BlockQ8_1], dst: &mut [f32]);
+        fn dequantize_q2k(&self, src: &[BlockQ2K], dst: &mut [f32]);
+        fn dequantize_q3k(&self, src: &[BlockQ3K], dst: &mut [f32]);
+        fn dequantize_q4k(&self, src: &[BlockQ4K], dst: &mut [f32]);
+        fn dequantize_q5k(&self, src: &[BlockQ5K], dst: &mut [f32]);
+        fn dequantize_q6k(&self, src: &[BlockQ6K], dst: &mut [f32]);
+        fn dequantize_q8k(&self, src: &[BlockQ8K], dst: &mut [f32]);
+        fn dequantize_iq4nl(&self, src: &[BlockIq4Nl], dst: &mut [f32]);
+        fn dequantize_iq4xs(&self, src: &[BlockIq4Xs], dst: &mut [f32]);
+        fn dequantize_mxfp4(&self, src: &[BlockMxfp4], dst: &mut [f32]);
+        fn dequantize_nvfp4(&self, src: &[BlockNvfp4], dst: &mut [f32]);
+        fn dequantize_tq1_0(&self, src: &[BlockTq1_0], dst: &mut [f32]);
+        fn dequantize_tq2_0(&self, src: &[BlockTq2_0], dst: &mut [f32]);
+        fn dequantize_f16(&self, src: &[f16], dst: &mut [f32]);
+        fn dequantize_bf16(&self, src: &[bf16], dst: &mut [f32]);
     }
 }
-
-#[allow(dead_code)]
-fn _unused(_: f16, _: bf16) {}

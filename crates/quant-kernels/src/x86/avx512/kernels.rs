@@ -42,11 +42,13 @@ macro_rules! avx512_kernels {
         use quant_core::formats::{
             BlockIq4Nl, BlockIq4Xs, BlockMxfp4, BlockNvfp4, BlockQ2K, BlockQ3K, BlockQ4_0,
             BlockQ4_1, BlockQ4K, BlockQ5_0, BlockQ5_1, BlockQ5K, BlockQ6K, BlockQ8_0, BlockQ8_1,
-            BlockQ8K, BlockTq1_0, BlockTq2_0, KVALUES_FP4, KVALUES_IQ4NL,
+            BlockQ8K, BlockTq1_0, BlockTq2_0,
         };
 
         use crate::scalar::e8m0_to_f32_half;
-        use crate::x86::avx512::tables::{FP4_PLUS_12, IQ4NL_PLUS_128, UE4M3_HALF};
+        use crate::x86::avx512::tables::{
+            FP4_BYTES, FP4_PLUS_12, IQ4NL_BYTES, IQ4NL_PLUS_128, UE4M3_HALF,
+        };
 
         // ------------------------------------------------------------------ loads
 
@@ -227,7 +229,12 @@ macro_rules! avx512_kernels {
             legacy_row(
                 w,
                 a,
-                |wb, ab| (_mm512_mul_ps(f16_lanes(wb, |b| b.d), f16_lanes(ab, |b| b.d)), None),
+                |wb, ab| {
+                    (
+                        _mm512_mul_ps(f16_lanes(wb, |b| b.d), f16_lanes(ab, |b| b.d)),
+                        None,
+                    )
+                },
                 |w0, w1, a0, a1| {
                     let av = q8_0_pair(a0, a1);
                     let p = dpbusd_small(_mm512_setzero_si512(), nib_pair(&w0.qs, &w1.qs), av);
@@ -260,7 +267,12 @@ macro_rules! avx512_kernels {
             legacy_row(
                 w,
                 a,
-                |wb, ab| (_mm512_mul_ps(f16_lanes(wb, |b| b.d), f16_lanes(ab, |b| b.d)), None),
+                |wb, ab| {
+                    (
+                        _mm512_mul_ps(f16_lanes(wb, |b| b.d), f16_lanes(ab, |b| b.d)),
+                        None,
+                    )
+                },
                 |w0, w1, a0, a1| {
                     let av = q8_0_pair(a0, a1);
                     let u = add_qh(nib_pair(&w0.qs, &w1.qs), w0.qh, w1.qh);
@@ -294,7 +306,12 @@ macro_rules! avx512_kernels {
             legacy_row(
                 w,
                 a,
-                |wb, ab| (_mm512_mul_ps(f16_lanes(wb, |b| b.d), f16_lanes(ab, |b| b.d)), None),
+                |wb, ab| {
+                    (
+                        _mm512_mul_ps(f16_lanes(wb, |b| b.d), f16_lanes(ab, |b| b.d)),
+                        None,
+                    )
+                },
                 |w0, w1, a0, a1| dot_i8i8(q8_0_pair(w0, w1), q8_0_pair(a0, a1)),
             )
         }
@@ -307,7 +324,12 @@ macro_rules! avx512_kernels {
             legacy_row(
                 w,
                 a,
-                |wb, ab| (_mm512_mul_ps(f16_lanes(ab, |b| b.d), f16_lanes(wb, |b| b.d)), None),
+                |wb, ab| {
+                    (
+                        _mm512_mul_ps(f16_lanes(ab, |b| b.d), f16_lanes(wb, |b| b.d)),
+                        None,
+                    )
+                },
                 |w0, w1, a0, a1| {
                     let av = q8_0_pair(a0, a1);
                     let u = _mm512_shuffle_epi8(tbl, nib_pair(&w0.qs, &w1.qs));
@@ -460,9 +482,27 @@ macro_rules! avx512_kernels {
         #[inline]
         fn crumbs(q: __m512i, h: usize) -> __m512i {
             let cnt = if h == 0 {
-                _mm512_setr_epi64(0, 0, 0, 0, 0x0002_0002_0002_0002, 0x0002_0002_0002_0002, 0x0002_0002_0002_0002, 0x0002_0002_0002_0002)
+                _mm512_setr_epi64(
+                    0,
+                    0,
+                    0,
+                    0,
+                    0x0002_0002_0002_0002,
+                    0x0002_0002_0002_0002,
+                    0x0002_0002_0002_0002,
+                    0x0002_0002_0002_0002,
+                )
             } else {
-                _mm512_setr_epi64(0x0004_0004_0004_0004, 0x0004_0004_0004_0004, 0x0004_0004_0004_0004, 0x0004_0004_0004_0004, 0x0006_0006_0006_0006, 0x0006_0006_0006_0006, 0x0006_0006_0006_0006, 0x0006_0006_0006_0006)
+                _mm512_setr_epi64(
+                    0x0004_0004_0004_0004,
+                    0x0004_0004_0004_0004,
+                    0x0004_0004_0004_0004,
+                    0x0004_0004_0004_0004,
+                    0x0006_0006_0006_0006,
+                    0x0006_0006_0006_0006,
+                    0x0006_0006_0006_0006,
+                    0x0006_0006_0006_0006,
+                )
             };
             _mm512_and_si512(_mm512_srlv_epi16(q, cnt), _mm512_set1_epi8(3))
         }
@@ -489,7 +529,16 @@ macro_rules! avx512_kernels {
                         isum = _mm512_add_epi32(isum, mul_lanes(p, sub16_scales(sc, g)));
                     }
                 }
-                let dm = _mm_cvtph_ps(_mm_setr_epi16(x.d.to_bits() as i16, x.dmin.to_bits() as i16, 0, 0, 0, 0, 0, 0));
+                let dm = _mm_cvtph_ps(_mm_setr_epi16(
+                    x.d.to_bits() as i16,
+                    x.dmin.to_bits() as i16,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                ));
                 let dall = y.d * _mm_cvtss_f32(dm);
                 let dmin = y.d * _mm_cvtss_f32(_mm_movehdup_ps(dm));
                 acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dall), acc);
@@ -504,7 +553,7 @@ macro_rules! avx512_kernels {
         fn hsum256(v: __m256) -> f32 {
             _mm512_reduce_add_ps(_mm512_zextps256_ps512(v))
         }
-    
+
         /// Two f16 scales widened to f32 at once.
         #[target_feature(enable = $feat)]
         #[inline]
@@ -659,7 +708,8 @@ macro_rules! avx512_kernels {
             assert_eq!(w.len(), a.len());
             let mut acc = _mm512_setzero_ps();
             for (x, y) in w.iter().zip(a) {
-                let sc = scale_lanes_i16(_mm256_cvtepi8_epi16(ld128(bytemuck::cast_ref(&x.scales))));
+                let sc =
+                    scale_lanes_i16(_mm256_cvtepi8_epi16(ld128(bytemuck::cast_ref(&x.scales))));
                 let mut isum = _mm512_setzero_si512();
                 for c in 0..2 {
                     let (u0, u1) = q6_values(x, c);
@@ -814,6 +864,735 @@ macro_rules! avx512_kernels {
                 acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d), acc);
             }
             _mm512_reduce_add_ps(acc)
+        }
+
+        // ------------------------------------------------------------------ float dots
+
+        /// 16 f32.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn ldps(x: &[f32]) -> __m512 {
+            assert!(x.len() == 16);
+            // SAFETY: the assert guarantees 16 readable f32; `loadu` needs no alignment.
+            unsafe { _mm512_loadu_ps(x.as_ptr()) }
+        }
+
+        /// The mask of the first `n < 16` lanes.
+        #[inline]
+        fn first(n: usize) -> __mmask16 {
+            debug_assert!(n < 16);
+            ((1u32 << n) - 1) as u16
+        }
+
+        /// `Σ a·b` with four independent FMA chains over 64 values, then 16, then a masked tail.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn dot_floats<T: bytemuck::Pod>(
+            a: &[T],
+            b: &[T],
+            load: impl Fn(&[T]) -> __m512,
+            load_tail: impl Fn(&[T]) -> __m512,
+        ) -> f32 {
+            assert_eq!(a.len(), b.len());
+            let mut acc = [_mm512_setzero_ps(); 4];
+            let (ac, ar) = a.as_chunks::<64>();
+            let (bc, br) = b.as_chunks::<64>();
+            for (x, y) in ac.iter().zip(bc) {
+                for (i, s) in acc.iter_mut().enumerate() {
+                    let r = 16 * i..16 * i + 16;
+                    *s = _mm512_fmadd_ps(load(&x[r.clone()]), load(&y[r]), *s);
+                }
+            }
+            let (ac, ar) = ar.as_chunks::<16>();
+            let (bc, br) = br.as_chunks::<16>();
+            for (x, y) in ac.iter().zip(bc) {
+                acc[0] = _mm512_fmadd_ps(load(x), load(y), acc[0]);
+            }
+            if !ar.is_empty() {
+                acc[1] = _mm512_fmadd_ps(load_tail(ar), load_tail(br), acc[1]);
+            }
+            let s = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+            _mm512_reduce_add_ps(s)
+        }
+
+        /// f32 · f32.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+            dot_floats(
+                a,
+                b,
+                |t| ldps(t),
+                |t| {
+                    // SAFETY: lanes past `t.len() < 16` are masked off and not accessed (masked
+                    // loads suppress faults on masked-off elements).
+                    unsafe { _mm512_maskz_loadu_ps(first(t.len()), t.as_ptr()) }
+                },
+            )
+        }
+
+        /// 16 f16 (or fewer, masked) as 16-bit lanes.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn ld_u16<T: bytemuck::Pod>(t: &[T]) -> __m256i {
+            debug_assert!(size_of::<T>() == 2);
+            if t.len() == 16 {
+                ld256(t)
+            } else {
+                // SAFETY: `t` holds `t.len() < 16` readable 2-byte values; the lanes past it
+                // are masked off and not accessed.
+                unsafe { _mm256_maskz_loadu_epi16(first(t.len()), t.as_ptr().cast()) }
+            }
+        }
+
+        /// f16 · f16, widened exactly to f32 with `vcvtph2ps`.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
+            let load = |t: &[f16]| _mm512_cvtph_ps(ld_u16(t));
+            dot_floats(a, b, load, load)
+        }
+
+        /// bf16 → f32 is exact: the bits shifted left by 16.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn bf16_lanes(t: &[bf16]) -> __m512 {
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(ld_u16(t))))
+        }
+
+        /// bf16 · bf16.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dot_bf16(a: &[bf16], b: &[bf16]) -> f32 {
+            dot_floats(a, b, |t| bf16_lanes(t), |t| bf16_lanes(t))
+        }
+
+        // ------------------------------------------------------------------ quantizers
+
+        /// f32 → f16, round to nearest even (`vcvtps2ph`, as `f16::from_f32`).
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn to_f16(x: f32) -> f16 {
+            let h = _mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_set_ss(x));
+            f16::from_bits(_mm_extract_epi16::<0>(h) as u16)
+        }
+
+        /// C `roundf` (half away from zero) of each lane, as i32, for |x| < 2²³: the fraction
+        /// `x − trunc(x)` is exact, and the integer part moves away from zero iff it is ≥ 0.5 in
+        /// magnitude.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn round_away(v: __m512) -> __m512i {
+            let t = _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
+            let f = _mm512_sub_ps(v, t);
+            let q = _mm512_cvttps_epi32(t);
+            let up = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(f, _mm512_set1_ps(0.5));
+            let dn = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(f, _mm512_set1_ps(-0.5));
+            let one = _mm512_set1_epi32(1);
+            let q = _mm512_mask_add_epi32(q, up, q, one);
+            _mm512_mask_sub_epi32(q, dn, q, one)
+        }
+
+        /// Stores 16 i32 lanes (each in i8 range) as 16 bytes.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn st_i8(dst: &mut [i8], q: __m512i) {
+            assert!(dst.len() == 16);
+            // SAFETY: the assert guarantees 16 writable bytes; `storeu` needs no alignment.
+            unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(q)) }
+        }
+
+        /// ggml's `quantize_row_q8_0_ref` for one block: `d = amax/127`, `id = 1/d` (0 if
+        /// `d == 0`), `q = roundf(x·id)`; returns `d` and the two halves of `q`.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn q8_block32(x: &[f32]) -> (f32, __m512i, __m512i) {
+            let v0 = ldps(&x[..16]);
+            let v1 = ldps(&x[16..]);
+            let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+            let d = amax / 127.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            let idv = _mm512_set1_ps(id);
+            (
+                d,
+                round_away(_mm512_mul_ps(v0, idv)),
+                round_away(_mm512_mul_ps(v1, idv)),
+            )
+        }
+
+        /// Activations to q8_0, byte-identical to the reference.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn quantize_q8_0(src: &[f32], dst: &mut [BlockQ8_0]) {
+            assert_eq!(src.len(), dst.len() * 32);
+            for (x, y) in src.chunks_exact(32).zip(dst.iter_mut()) {
+                let (d, q0, q1) = q8_block32(x);
+                y.d = to_f16(d);
+                st_i8(&mut y.qs[..16], q0);
+                st_i8(&mut y.qs[16..], q1);
+            }
+        }
+
+        /// Activations to q8_1 (`s = f16(d·Σq)`), byte-identical to the reference.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn quantize_q8_1(src: &[f32], dst: &mut [BlockQ8_1]) {
+            assert_eq!(src.len(), dst.len() * 32);
+            for (x, y) in src.chunks_exact(32).zip(dst.iter_mut()) {
+                let (d, q0, q1) = q8_block32(x);
+                let sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+                y.d = to_f16(d);
+                y.s = to_f16(d * sum as f32);
+                st_i8(&mut y.qs[..16], q0);
+                st_i8(&mut y.qs[16..], q1);
+            }
+        }
+
+        /// Activations to q8_K, byte-identical to `quantize_row_q8_K_ref`: `max` is the first
+        /// value of largest magnitude, `iscale = −127/max`, `q = min(127, nearest_int(iscale·x))`
+        /// (round half to even, as `vcvtps2dq` with explicit RNE), `d = 1/iscale`,
+        /// `bsums` = sums of 16. An all-zero block is all zeros (as quant-core's reference).
+        #[target_feature(enable = $feat)]
+        pub(crate) fn quantize_q8k(src: &[f32], dst: &mut [BlockQ8K]) {
+            assert_eq!(src.len(), dst.len() * 256);
+            for (x, y) in src.chunks_exact(256).zip(dst.iter_mut()) {
+                let (xc, _) = x.as_chunks::<16>();
+                let mut m = _mm512_setzero_ps();
+                for c in xc {
+                    m = _mm512_max_ps(m, _mm512_abs_ps(ldps(c)));
+                }
+                let amax = _mm512_reduce_max_ps(m);
+                if amax == 0.0 {
+                    // As quant-core: everything zero (ggml leaves `bsums` unwritten).
+                    *y = BlockQ8K::zeroed();
+                    continue;
+                }
+                let mut max = 0.0f32;
+                for (i, c) in xc.iter().enumerate() {
+                    let k = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(
+                        _mm512_abs_ps(ldps(c)),
+                        _mm512_set1_ps(amax),
+                    );
+                    if k != 0 {
+                        max = x[16 * i + k.trailing_zeros() as usize];
+                        break;
+                    }
+                }
+                let iscale = -127.0 / max;
+                if !iscale.is_finite() {
+                    // |max| < 127/f32::MAX: ggml's `nearest_int` of ±inf/NaN stores 0 (as
+                    // quant-core).
+                    *y = BlockQ8K::zeroed();
+                    y.d = 1.0 / iscale;
+                    continue;
+                }
+                let sv = _mm512_set1_ps(iscale);
+                for (i, c) in xc.iter().enumerate() {
+                    let q = _mm512_cvt_roundps_epi32::<
+                        { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+                    >(_mm512_mul_ps(sv, ldps(c)));
+                    let q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+                    st_i8(&mut y.qs[16 * i..16 * i + 16], q);
+                    y.bsums[i] = _mm512_reduce_add_epi32(q) as i16;
+                }
+                y.d = 1.0 / iscale;
+            }
+        }
+
+        // ------------------------------------------------------------------ dequantizers
+
+        /// `(f32)q · d` for 16 i32 lanes, stored.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn st_scaled(dst: &mut [f32], q: __m512i, d: __m512) {
+            st16(dst, _mm512_mul_ps(_mm512_cvtepi32_ps(q), d));
+        }
+
+        /// `(f32)q · d + m` (multiply, then add: no fusion), stored.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn st_scaled_min(dst: &mut [f32], q: __m512i, d: __m512, m: __m512) {
+            st16(
+                dst,
+                _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q), d), m),
+            );
+        }
+
+        /// `d·(f32)q − m` (multiply, then subtract), stored.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn st_scaled_sub(dst: &mut [f32], q: __m512i, d: __m512, m: __m512) {
+            st16(
+                dst,
+                _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(q)), m),
+            );
+        }
+
+        /// Low and high nibbles of 16 bytes as i32 lanes.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn nibbles16(q: &[u8; 16]) -> (__m512i, __m512i) {
+            let v = ld128(q);
+            let m = _mm_set1_epi8(0x0F);
+            (
+                _mm512_cvtepu8_epi32(_mm_and_si128(v, m)),
+                _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16::<4>(v), m)),
+            )
+        }
+
+        #[track_caller]
+        fn check_deq(blocks: usize, len: usize, values: usize) {
+            assert_eq!(
+                values,
+                blocks * len,
+                "dequantizer: {blocks} blocks into {values} values"
+            );
+        }
+
+        /// q4_0: `(q − 8)·d`.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_q4_0(src: &[BlockQ4_0], dst: &mut [f32]) {
+            check_deq(src.len(), 32, dst.len());
+            let eight = _mm512_set1_epi32(8);
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(32)) {
+                let d = _mm512_set1_ps(f16s(b.d));
+                let (lo, hi) = nibbles16(&b.qs);
+                st_scaled(&mut y[..16], _mm512_sub_epi32(lo, eight), d);
+                st_scaled(&mut y[16..], _mm512_sub_epi32(hi, eight), d);
+            }
+        }
+
+        /// q4_1: `q·d + m`.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_q4_1(src: &[BlockQ4_1], dst: &mut [f32]) {
+            check_deq(src.len(), 32, dst.len());
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(32)) {
+                let (d, m) = f16x2(b.d, b.m);
+                let (d, m) = (_mm512_set1_ps(d), _mm512_set1_ps(m));
+                let (lo, hi) = nibbles16(&b.qs);
+                st_scaled_min(&mut y[..16], lo, d, m);
+                st_scaled_min(&mut y[16..], hi, d, m);
+            }
+        }
+
+        /// The 5-bit values of q5_0/q5_1 as i32 lanes (before any offset).
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn q5_values(qs: &[u8; 16], qh: [u8; 4]) -> (__m512i, __m512i) {
+            let (lo, hi) = nibbles16(qs);
+            let h = u32::from_le_bytes(qh);
+            let sixteen = _mm512_set1_epi32(16);
+            (
+                _mm512_mask_add_epi32(lo, h as u16, lo, sixteen),
+                _mm512_mask_add_epi32(hi, (h >> 16) as u16, hi, sixteen),
+            )
+        }
+
+        /// q5_0: `(q − 16)·d`.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_q5_0(src: &[BlockQ5_0], dst: &mut [f32]) {
+            check_deq(src.len(), 32, dst.len());
+            let sixteen = _mm512_set1_epi32(16);
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(32)) {
+                let d = _mm512_set1_ps(f16s(b.d));
+                let (lo, hi) = q5_values(&b.qs, b.qh);
+                st_scaled(&mut y[..16], _mm512_sub_epi32(lo, sixteen), d);
+                st_scaled(&mut y[16..], _mm512_sub_epi32(hi, sixteen), d);
+            }
+        }
+
+        /// q5_1: `q·d + m`.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_q5_1(src: &[BlockQ5_1], dst: &mut [f32]) {
+            check_deq(src.len(), 32, dst.len());
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(32)) {
+                let (d, m) = f16x2(b.d, b.m);
+                let (d, m) = (_mm512_set1_ps(d), _mm512_set1_ps(m));
+                let (lo, hi) = q5_values(&b.qs, b.qh);
+                st_scaled_min(&mut y[..16], lo, d, m);
+                st_scaled_min(&mut y[16..], hi, d, m);
+            }
+        }
+
+        /// 32 i8 as `(f32)q · d`.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn deq_i8x32(qs: &[i8; 32], d: f32, y: &mut [f32]) {
+            let v = ld256(qs);
+            let d = _mm512_set1_ps(d);
+            st_scaled(
+                &mut y[..16],
+                _mm512_cvtepi8_epi32(_mm256_castsi256_si128(v)),
+                d,
+            );
+            st_scaled(
+                &mut y[16..32],
+                _mm512_cvtepi8_epi32(_mm256_extracti128_si256::<1>(v)),
+                d,
+            );
+        }
+
+        /// q8_0: `q·d`.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_q8_0(src: &[BlockQ8_0], dst: &mut [f32]) {
+            check_deq(src.len(), 32, dst.len());
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(32)) {
+                deq_i8x32(&b.qs, f16s(b.d), y);
+            }
+        }
+
+        /// q8_1: `q·d`.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_q8_1(src: &[BlockQ8_1], dst: &mut [f32]) {
+            check_deq(src.len(), 32, dst.len());
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(32)) {
+                deq_i8x32(&b.qs, f16s(b.d), y);
+            }
+        }
+
+        /// q8_K: `d·q`.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_q8k(src: &[BlockQ8K], dst: &mut [f32]) {
+            check_deq(src.len(), 256, dst.len());
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(256)) {
+                let (qc, _) = b.qs.as_chunks::<32>();
+                for (q, yy) in qc.iter().zip(y.chunks_exact_mut(32)) {
+                    deq_i8x32(q, b.d, yy);
+                }
+            }
+        }
+
+        /// 16 table values (`tbl[nibble]`, signed) of the low (`hi = false`) or high nibbles.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn table16(tbl: __m128i, q: __m128i, hi: bool) -> __m512i {
+            let n = if hi { _mm_srli_epi16::<4>(q) } else { q };
+            _mm512_cvtepi8_epi32(_mm_shuffle_epi8(tbl, _mm_and_si128(n, _mm_set1_epi8(0x0F))))
+        }
+
+        /// iq4_nl: `d·kvalues[q]`.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_iq4nl(src: &[BlockIq4Nl], dst: &mut [f32]) {
+            check_deq(src.len(), 32, dst.len());
+            let tbl = ld128(&IQ4NL_BYTES);
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(32)) {
+                let d = _mm512_set1_ps(f16s(b.d));
+                let q = ld128(&b.qs);
+                st_scaled(&mut y[..16], table16(tbl, q, false), d);
+                st_scaled(&mut y[16..], table16(tbl, q, true), d);
+            }
+        }
+
+        /// iq4_xs: `d·(ls − 32)·kvalues[q]` per 32 values.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_iq4xs(src: &[BlockIq4Xs], dst: &mut [f32]) {
+            check_deq(src.len(), 256, dst.len());
+            let tbl = ld128(&IQ4NL_BYTES);
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(256)) {
+                let d = f16s(b.d);
+                let (q16, _) = b.qs.as_chunks::<16>();
+                for (ib, (q, yy)) in q16.iter().zip(y.chunks_exact_mut(32)).enumerate() {
+                    let ls = ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF)
+                        | ((((b.scales_h >> (2 * ib)) & 3) as u8) << 4);
+                    let dl = _mm512_set1_ps(d * f32::from(i16::from(ls) - 32));
+                    let q = ld128(q);
+                    st_scaled(&mut yy[..16], table16(tbl, q, false), dl);
+                    st_scaled(&mut yy[16..], table16(tbl, q, true), dl);
+                }
+            }
+        }
+
+        /// mxfp4: `kvalues_fp4[q]·2^(e−128)`.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_mxfp4(src: &[BlockMxfp4], dst: &mut [f32]) {
+            check_deq(src.len(), 32, dst.len());
+            let tbl = ld128(&FP4_BYTES);
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(32)) {
+                let d = _mm512_set1_ps(e8m0_to_f32_half(b.e));
+                let q = ld128(&b.qs);
+                st_scaled(&mut y[..16], table16(tbl, q, false), d);
+                st_scaled(&mut y[16..], table16(tbl, q, true), d);
+            }
+        }
+
+        /// nvfp4: `kvalues_fp4[q]·ue4m3(d[s])/2` per 16 values.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_nvfp4(src: &[BlockNvfp4], dst: &mut [f32]) {
+            check_deq(src.len(), 64, dst.len());
+            let tbl = ld128(&FP4_BYTES);
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(64)) {
+                let (q8, _) = b.qs.as_chunks::<8>();
+                for (s, (q, yy)) in q8.iter().zip(y.chunks_exact_mut(16)).enumerate() {
+                    let v = _mm_cvtsi64_si128(i64::from_le_bytes(*q));
+                    let m = _mm_set1_epi8(0x0F);
+                    let n = _mm_unpacklo_epi64(
+                        _mm_and_si128(v, m),
+                        _mm_and_si128(_mm_srli_epi16::<4>(v), m),
+                    );
+                    let k = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(tbl, n));
+                    st_scaled(yy, k, _mm512_set1_ps(UE4M3_HALF[usize::from(b.d[s])]));
+                }
+            }
+        }
+
+        /// 16 bytes of a 32-byte register (`hi` selects bytes 16..32).
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn half128(v: __m256i, hi: bool) -> __m128i {
+            if hi {
+                _mm256_extracti128_si256::<1>(v)
+            } else {
+                _mm256_castsi256_si128(v)
+            }
+        }
+
+        /// q2_K: `d·sc·q − dmin·m` per 16 values.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_q2k(src: &[BlockQ2K], dst: &mut [f32]) {
+            check_deq(src.len(), 256, dst.len());
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(256)) {
+                let (d, min) = f16x2(b.d, b.dmin);
+                for h in 0..2 {
+                    let q = ld256(&b.qs[32 * h..32 * h + 32]);
+                    for k in 0..4 {
+                        let v = _mm256_and_si256(
+                            _mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k as i32)),
+                            _mm256_set1_epi8(3),
+                        );
+                        for half in 0..2 {
+                            let sc = b.scales[8 * h + 2 * k + half];
+                            let dl = _mm512_set1_ps(d * f32::from(sc & 0xF));
+                            let ml = _mm512_set1_ps(min * f32::from(sc >> 4));
+                            let o = 128 * h + 32 * k + 16 * half;
+                            let qv = _mm512_cvtepu8_epi32(half128(v, half == 1));
+                            st_scaled_sub(&mut y[o..o + 16], qv, dl, ml);
+                        }
+                    }
+                }
+            }
+        }
+
+        /// q3_K: `d·(sc − 32)·(q − 4·!hbit)` per 16 values.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_q3k(src: &[BlockQ3K], dst: &mut [f32]) {
+            check_deq(src.len(), 256, dst.len());
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(256)) {
+                let d = f16s(b.d);
+                let scales = k3_scales(&b.scales);
+                let hm = ld256(&b.hmask);
+                for h in 0..2 {
+                    let q = ld256(&b.qs[32 * h..32 * h + 32]);
+                    for k in 0..4 {
+                        let v = _mm256_and_si256(
+                            _mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k as i32)),
+                            _mm256_set1_epi8(3),
+                        );
+                        let bit =
+                            _mm256_test_epi8_mask(hm, _mm256_set1_epi8((1u8 << (4 * h + k)) as i8));
+                        let four = _mm256_set1_epi8(4);
+                        let v = _mm256_sub_epi8(v, four);
+                        let v = _mm256_mask_add_epi8(v, bit, v, four);
+                        for half in 0..2 {
+                            let dl = _mm512_set1_ps(d * f32::from(scales[8 * h + 2 * k + half]));
+                            let o = 128 * h + 32 * k + 16 * half;
+                            st_scaled(
+                                &mut y[o..o + 16],
+                                _mm512_cvtepi8_epi32(half128(v, half == 1)),
+                                dl,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
+        /// q4_K and q5_K: `d·sc·q − dmin·m` per 32 values; `qh` adds 16 for q5_K.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn deq_k4(
+            d: f32,
+            min: f32,
+            scales: &[u8; 12],
+            qs: &[u8; 128],
+            qh: Option<&[u8; 32]>,
+            y: &mut [f32],
+        ) {
+            let (sc, mn) = k4_scales_mins(scales);
+            let m = _mm256_set1_epi8(0x0F);
+            let qhv = qh.map(|h| ld256(h));
+            for c in 0..4 {
+                let q = ld256(&qs[32 * c..32 * c + 32]);
+                let mut lo = _mm256_and_si256(q, m);
+                let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m);
+                if let Some(h) = qhv {
+                    let sixteen = _mm256_set1_epi8(16);
+                    let k1 = _mm256_test_epi8_mask(h, _mm256_set1_epi8((1u8 << (2 * c)) as i8));
+                    let k2 = _mm256_test_epi8_mask(h, _mm256_set1_epi8((2u8 << (2 * c)) as i8));
+                    lo = _mm256_mask_add_epi8(lo, k1, lo, sixteen);
+                    hi = _mm256_mask_add_epi8(hi, k2, hi, sixteen);
+                }
+                for (j, v) in [(0, lo), (1, hi)] {
+                    let dl = _mm512_set1_ps(d * f32::from(sc[2 * c + j]));
+                    let ml = _mm512_set1_ps(min * f32::from(mn[2 * c + j]));
+                    let o = 64 * c + 32 * j;
+                    st_scaled_sub(
+                        &mut y[o..o + 16],
+                        _mm512_cvtepu8_epi32(half128(v, false)),
+                        dl,
+                        ml,
+                    );
+                    st_scaled_sub(
+                        &mut y[o + 16..o + 32],
+                        _mm512_cvtepu8_epi32(half128(v, true)),
+                        dl,
+                        ml,
+                    );
+                }
+            }
+        }
+
+        /// q4_K.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_q4k(src: &[BlockQ4K], dst: &mut [f32]) {
+            check_deq(src.len(), 256, dst.len());
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(256)) {
+                let (d, min) = f16x2(b.d, b.dmin);
+                deq_k4(d, min, &b.scales, &b.qs, None, y);
+            }
+        }
+
+        /// q5_K.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_q5k(src: &[BlockQ5K], dst: &mut [f32]) {
+            check_deq(src.len(), 256, dst.len());
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(256)) {
+                let (d, min) = f16x2(b.d, b.dmin);
+                deq_k4(d, min, &b.scales, &b.qs, Some(&b.qh), y);
+            }
+        }
+
+        /// 128-bit lane `g` of a register.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn lane128(v: __m512i, g: usize) -> __m128i {
+            match g {
+                0 => _mm512_extracti32x4_epi32::<0>(v),
+                1 => _mm512_extracti32x4_epi32::<1>(v),
+                2 => _mm512_extracti32x4_epi32::<2>(v),
+                _ => _mm512_extracti32x4_epi32::<3>(v),
+            }
+        }
+
+        /// q6_K: `d·sc·(q − 32)` per 16 values, as `(d·sc)·q`.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_q6k(src: &[BlockQ6K], dst: &mut [f32]) {
+            check_deq(src.len(), 256, dst.len());
+            let off = _mm512_set1_epi8(32);
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(256)) {
+                let d = f16s(b.d);
+                for c in 0..2 {
+                    let (u0, u1) = q6_values(b, c);
+                    for (h, u) in [(0, u0), (1, u1)] {
+                        let v = _mm512_sub_epi8(u, off);
+                        for g in 0..4 {
+                            let t = 8 * c + 4 * h + g;
+                            let ds = _mm512_set1_ps(d * f32::from(b.scales[t]));
+                            st_scaled(
+                                &mut y[16 * t..16 * t + 16],
+                                _mm512_cvtepi8_epi32(lane128(v, g)),
+                                ds,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Trits (`0..=2`) of tq1_0's shifted bytes minus one, as `(t − 1)·d` into 64 values.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn deq_trits64(b: __m512i, d: __m512, y: &mut [f32]) {
+            let one = _mm512_set1_epi8(1);
+            let k1 = _mm512_cmpge_epu8_mask(b, _mm512_set1_epi8(86));
+            let k2 = _mm512_cmpge_epu8_mask(b, _mm512_set1_epi8(171u8 as i8));
+            let t = _mm512_maskz_mov_epi8(k1, one);
+            let t = _mm512_mask_add_epi8(t, k2, t, one);
+            let v = _mm512_sub_epi8(t, one);
+            for g in 0..4 {
+                st_scaled(
+                    &mut y[16 * g..16 * g + 16],
+                    _mm512_cvtepi8_epi32(lane128(v, g)),
+                    d,
+                );
+            }
+        }
+
+        /// tq1_0: `(t − 1)·d`.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_tq1_0(src: &[BlockTq1_0], dst: &mut [f32]) {
+            check_deq(src.len(), 256, dst.len());
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(256)) {
+                let d = _mm512_set1_ps(f16s(b.d));
+                let [g0, g1, g2, g3] = tq1_bytes(b);
+                let mut tail = [0.0f32; 64];
+                deq_trits64(g0, d, &mut y[..64]);
+                deq_trits64(g1, d, &mut y[64..128]);
+                deq_trits64(g2, d, &mut y[160..224]);
+                deq_trits64(g3, d, &mut tail);
+                y[128..160].copy_from_slice(&tail[..32]);
+                y[224..256].copy_from_slice(&tail[32..]);
+            }
+        }
+
+        /// tq2_0: `(q − 1)·d`.
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_tq2_0(src: &[BlockTq2_0], dst: &mut [f32]) {
+            check_deq(src.len(), 256, dst.len());
+            let one = _mm512_set1_epi8(1);
+            for (b, y) in src.iter().zip(dst.chunks_exact_mut(256)) {
+                let d = _mm512_set1_ps(f16s(b.d));
+                for n in 0..2 {
+                    let q = _mm512_broadcast_i64x4(ld256(&b.qs[32 * n..32 * n + 32]));
+                    for h in 0..2 {
+                        let v = _mm512_sub_epi8(crumbs(q, h), one);
+                        let o = 128 * n + 64 * h;
+                        for g in 0..4 {
+                            st_scaled(
+                                &mut y[o + 16 * g..o + 16 * g + 16],
+                                _mm512_cvtepi8_epi32(lane128(v, g)),
+                                d,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
+        /// f16 → f32 (`vcvtph2ps`, exact).
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_f16(src: &[f16], dst: &mut [f32]) {
+            check_deq(src.len(), 1, dst.len());
+            for (s, y) in src.chunks(16).zip(dst.chunks_mut(16)) {
+                let v = _mm512_cvtph_ps(ld_u16(s));
+                store_tail(y, v);
+            }
+        }
+
+        /// bf16 → f32 (bits shifted left by 16, exact).
+        #[target_feature(enable = $feat)]
+        pub(crate) fn dequantize_bf16(src: &[bf16], dst: &mut [f32]) {
+            check_deq(src.len(), 1, dst.len());
+            for (s, y) in src.chunks(16).zip(dst.chunks_mut(16)) {
+                store_tail(y, bf16_lanes(s));
+            }
+        }
+
+        /// Stores the first `y.len() ≤ 16` lanes.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn store_tail(y: &mut [f32], v: __m512) {
+            if y.len() == 16 {
+                st16(y, v);
+            } else {
+                // SAFETY: `y` holds `y.len() < 16` writable f32; masked-off lanes are not
+                // written (masked stores suppress faults on masked-off elements).
+                unsafe { _mm512_mask_storeu_ps(y.as_mut_ptr(), first(y.len()), v) }
+            }
         }
     };
 }
