@@ -543,3 +543,190 @@ fn tiers_are_named_and_flagged() {
     }
     let _ = (bf16::ONE, f16::ONE);
 }
+
+// ---------------------------------------------------------------------------- quantizers
+
+/// Random finite rows of several kinds: wide magnitudes, exact rounding ties (`k/2` with
+/// `amax = 127`, so `x·id = k/2`), integers, tiny values (subnormal `d`, where `1/d` overflows),
+/// zero and −0 blocks.
+fn row(n: usize) -> impl Strategy<Value = Vec<f32>> {
+    let value = prop_oneof![
+        (any::<bool>(), -40i32..40, 0u32..(1 << 23)).prop_map(|(s, e, m)| {
+            let v = (1.0 + m as f32 / (1 << 23) as f32) * 2f32.powi(e);
+            if s { -v } else { v }
+        }),
+        (-254i32..=254).prop_map(|k| k as f32 / 2.0),
+        (-127i32..=127).prop_map(|k| k as f32),
+        (0u32..4096, any::<bool>()).prop_map(|(b, s)| {
+            let v = f32::from_bits(b);
+            if s { -v } else { v }
+        }),
+        Just(0.0f32),
+        Just(-0.0f32),
+    ];
+    prop::collection::vec(value, n)
+}
+
+/// Finite values whose f16 and bf16 roundings stay finite (`|x| < 2^12`), zeros included.
+fn float_row(n: usize) -> impl Strategy<Value = Vec<f32>> {
+    let value = prop_oneof![
+        (any::<bool>(), -12i32..12, 0u32..(1 << 23)).prop_map(|(s, e, m)| {
+            let v = (1.0 + m as f32 / (1 << 23) as f32) * 2f32.powi(e);
+            if s { -v } else { v }
+        }),
+        Just(0.0f32),
+    ];
+    prop::collection::vec(value, n)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// q8_0 and q8_1: identical bytes to the reference, 1 to 300 blocks.
+    #[test]
+    fn quantize_q8_0_q8_1_bytes(x in (1usize..=300).prop_flat_map(|n| row(32 * n))) {
+        let n = x.len() / 32;
+        let mut want0 = vec![BlockQ8_0 { d: f16::ZERO, qs: [0; 32] }; n];
+        let mut want1 = vec![BlockQ8_1 { d: f16::ZERO, s: f16::ZERO, qs: [0; 32] }; n];
+        SCALAR.quantize_q8_0(&x, &mut want0);
+        SCALAR.quantize_q8_1(&x, &mut want1);
+        for b in tiers() {
+            let mut got0 = want0.clone();
+            got0.iter_mut().for_each(|q| q.qs = [7; 32]);
+            b.quantize_q8_0(&x, &mut got0);
+            prop_assert_eq!(bytemuck::cast_slice::<_, u8>(&got0), bytemuck::cast_slice::<_, u8>(&want0), "{}", b.name());
+            let mut got1 = want1.clone();
+            got1.iter_mut().for_each(|q| q.qs = [7; 32]);
+            b.quantize_q8_1(&x, &mut got1);
+            prop_assert_eq!(bytemuck::cast_slice::<_, u8>(&got1), bytemuck::cast_slice::<_, u8>(&want1), "{}", b.name());
+        }
+    }
+
+    /// q8_K: identical bytes (including `bsums` of all-zero blocks), 1 to 40 blocks.
+    #[test]
+    fn quantize_q8k_bytes(x in (1usize..=40).prop_flat_map(|n| row(256 * n))) {
+        let n = x.len() / 256;
+        let mut want = q8k_all(n, 3);
+        SCALAR.quantize_q8k(&x, &mut want);
+        for b in tiers() {
+            let mut got = q8k_all(n, 5);
+            b.quantize_q8k(&x, &mut got);
+            prop_assert_eq!(bytemuck::cast_slice::<_, u8>(&got), bytemuck::cast_slice::<_, u8>(&want), "{}", b.name());
+        }
+    }
+
+    /// Plain-float dots: `|ours − scalar| ≤ n·2⁻²³·Σ|a·b|` (each side is within `n·u·Σ|a·b|`
+    /// of the exact sum, `u = 2⁻²⁴`, by the standard bound for any summation order).
+    #[test]
+    fn float_dots((a, b) in (1usize..=1100).prop_flat_map(|n| (float_row(n), float_row(n)))) {
+        let n = a.len() as f64;
+        let s: f64 = a.iter().zip(&b).map(|(x, y)| (f64::from(*x) * f64::from(*y)).abs()).sum();
+        let want = SCALAR.dot_f32(&a, &b);
+        let ah: Vec<f16> = a.iter().map(|&v| f16::from_f32(v)).collect();
+        let bh: Vec<f16> = b.iter().map(|&v| f16::from_f32(v)).collect();
+        let ab: Vec<bf16> = a.iter().map(|&v| bf16::from_f32(v)).collect();
+        let bb: Vec<bf16> = b.iter().map(|&v| bf16::from_f32(v)).collect();
+        let sh: f64 = ah.iter().zip(&bh).map(|(x, y)| (x.to_f64() * y.to_f64()).abs()).sum();
+        let sb: f64 = ab.iter().zip(&bb).map(|(x, y)| (x.to_f64() * y.to_f64()).abs()).sum();
+        for bk in tiers() {
+            let tol = n * 2f64.powi(-23);
+            let got = bk.dot_f32(&a, &b);
+            prop_assert!((f64::from(got) - f64::from(want)).abs() <= tol * s, "f32 {}: {got} vs {want}", bk.name());
+            let (got, want) = (bk.dot_f16(&ah, &bh), SCALAR.dot_f16(&ah, &bh));
+            prop_assert!((f64::from(got) - f64::from(want)).abs() <= tol * sh, "f16 {}: {got} vs {want}", bk.name());
+            let (got, want) = (bk.dot_bf16(&ab, &bb), SCALAR.dot_bf16(&ab, &bb));
+            prop_assert!((f64::from(got) - f64::from(want)).abs() <= tol * sb, "bf16 {}: {got} vs {want}", bk.name());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- dequantizers
+
+/// Same bits, except that any NaN equals any NaN (the payload of `NaN·q + NaN` depends on the
+/// operand order the compiler picks, in the scalar reference too).
+fn same_values(got: &[f32], want: &[f32]) -> Result<(), TestCaseError> {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        prop_assert!(
+            g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+            "value {i}: {g:?} ({:#010x}) vs {w:?} ({:#010x})",
+            g.to_bits(),
+            w.to_bits()
+        );
+    }
+    Ok(())
+}
+
+macro_rules! deq_tests {
+    ($($name:ident: $t:ty, $max:expr, $m:ident;)*) => {
+        mod dequantize {
+            use super::*;
+            proptest! {
+                #![proptest_config(config())]
+                $(
+                    /// Arbitrary bytes (inf/NaN scales included): bit-identical values.
+                    #[test]
+                    fn $name(bytes in (1usize..=$max).prop_flat_map(|n| prop::collection::vec(any::<u8>(), n * size_of::<$t>()))) {
+                        let src: Vec<$t> = collect(&bytes);
+                        let len = src.len() * <$t as Deq>::LEN;
+                        let mut want = vec![0.0f32; len];
+                        SCALAR.$m(&src, &mut want);
+                        for b in tiers() {
+                            let mut got = vec![1.5f32; len];
+                            b.$m(&src, &mut got);
+                            same_values(&got, &want)?;
+                        }
+                    }
+                )*
+
+                /// f16 and bf16 rows of every length up to 100 (masked tails).
+                #[test]
+                fn f16_bf16(bits in prop::collection::vec(any::<u16>(), 0..100)) {
+                    let h: Vec<f16> = bits.iter().map(|&b| f16::from_bits(b)).collect();
+                    let bf: Vec<bf16> = bits.iter().map(|&b| bf16::from_bits(b)).collect();
+                    let mut want = vec![0.0f32; bits.len()];
+                    let mut got = vec![0.0f32; bits.len()];
+                    for b in tiers() {
+                        SCALAR.dequantize_f16(&h, &mut want);
+                        b.dequantize_f16(&h, &mut got);
+                        same_values(&got, &want)?;
+                        SCALAR.dequantize_bf16(&bf, &mut want);
+                        b.dequantize_bf16(&bf, &mut got);
+                        same_values(&got, &want)?;
+                    }
+                }
+            }
+        }
+    };
+}
+
+deq_tests! {
+    q4_0: BlockQ4_0, 300, dequantize_q4_0;
+    q4_1: BlockQ4_1, 300, dequantize_q4_1;
+    q5_0: BlockQ5_0, 300, dequantize_q5_0;
+    q5_1: BlockQ5_1, 300, dequantize_q5_1;
+    q8_0: BlockQ8_0, 300, dequantize_q8_0;
+    q8_1: BlockQ8_1, 300, dequantize_q8_1;
+    iq4_nl: BlockIq4Nl, 300, dequantize_iq4nl;
+    mxfp4: BlockMxfp4, 300, dequantize_mxfp4;
+    nvfp4: BlockNvfp4, 150, dequantize_nvfp4;
+    q2_k: BlockQ2K, 40, dequantize_q2k;
+    q3_k: BlockQ3K, 40, dequantize_q3k;
+    q4_k: BlockQ4K, 40, dequantize_q4k;
+    q5_k: BlockQ5K, 40, dequantize_q5k;
+    q6_k: BlockQ6K, 40, dequantize_q6k;
+    q8_k: BlockQ8K, 40, dequantize_q8k;
+    iq4_xs: BlockIq4Xs, 40, dequantize_iq4xs;
+    tq1_0: BlockTq1_0, 40, dequantize_tq1_0;
+    tq2_0: BlockTq2_0, 40, dequantize_tq2_0;
+}
+
+// ---------------------------------------------------------------------------- conformance kit
+
+/// The crate's backend conformance kit, on both tiers.
+#[cfg(feature = "conformance")]
+#[test]
+fn conformance_kit() {
+    for b in tiers() {
+        quant_kernels::conformance::check_all(b, 32);
+    }
+}

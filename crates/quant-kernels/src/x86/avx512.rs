@@ -283,3 +283,36 @@ impl Backend for Avx512 {
         fn dequantize_bf16(&self, src: &[bf16], dst: &mut [f32]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The UE4M3 table equals the scalar oracle's conversion for all 256 bytes, bit for bit.
+    #[test]
+    fn ue4m3_table_matches_scalar() {
+        for x in 0..=255u8 {
+            assert_eq!(
+                super::tables::UE4M3_HALF[usize::from(x)].to_bits(),
+                crate::scalar::ue4m3_to_f32_half(x).to_bits(),
+                "byte {x:#04x}"
+            );
+        }
+    }
+
+    /// The offset tables hold `kvalues + offset` (checked against the quant-core tables).
+    #[test]
+    fn offset_tables() {
+        use quant_core::formats::{KVALUES_FP4, KVALUES_IQ4NL};
+        for i in 0..16 {
+            assert_eq!(
+                i16::from(super::tables::IQ4NL_PLUS_128[i]),
+                i16::from(KVALUES_IQ4NL[i]) + 128
+            );
+            assert_eq!(
+                i16::from(super::tables::FP4_PLUS_12[i]),
+                i16::from(KVALUES_FP4[i]) + 12
+            );
+            assert_eq!(super::tables::IQ4NL_BYTES[i] as i8, KVALUES_IQ4NL[i]);
+            assert_eq!(super::tables::FP4_BYTES[i] as i8, KVALUES_FP4[i]);
+        }
+    }
+}
