@@ -94,13 +94,6 @@ macro_rules! avx512_kernels {
             _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
         }
 
-        /// 16 f16 bit patterns widened to f32 (exact, inf/NaN preserved).
-        #[target_feature(enable = $feat)]
-        #[inline]
-        fn f16x16(bits: &[u16; 16]) -> __m512 {
-            _mm512_cvtph_ps(ld256(bits))
-        }
-
         /// One f16 widened to f32 with `vcvtph2ps` (exact).
         #[target_feature(enable = $feat)]
         #[inline]
@@ -162,43 +155,76 @@ macro_rules! avx512_kernels {
             pair: impl Fn(&W, &W, &A, &A) -> __m512i,
         ) -> f32 {
             assert_eq!(w.len(), a.len());
-            let mut acc = _mm512_setzero_ps();
+            // Four accumulators: the FMAs of one chunk do not wait for each other.
+            let mut acc = [_mm512_setzero_ps(); 4];
             let mut acc_m = _mm512_setzero_ps();
-            let mut chunk = |wb: &[W; 16], ab: &[A; 16]| {
+            let (wc, wr) = w.as_chunks::<16>();
+            let (ac, ar) = a.as_chunks::<16>();
+            // Zero blocks (scale 0, quants 0) contribute exactly 0 to the padded tail chunk.
+            let mut wt = [W::zeroed(); 16];
+            let mut at = [A::zeroed(); 16];
+            wt[..wr.len()].copy_from_slice(wr);
+            at[..ar.len()].copy_from_slice(ar);
+            let chunks = wc.len() + usize::from(!wr.is_empty());
+            // One loop (one inlined body) over the full chunks and the padded tail.
+            for i in 0..chunks {
+                let (wb, ab) = if i < wc.len() {
+                    (&wc[i], &ac[i])
+                } else {
+                    (&wt, &at)
+                };
                 let (s, m) = scales(wb, ab);
                 for k in 0..8 {
                     let isum = pair(&wb[2 * k], &wb[2 * k + 1], &ab[2 * k], &ab[2 * k + 1]);
-                    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), pair_scale(s, k), acc);
+                    let f = _mm512_cvtepi32_ps(isum);
+                    acc[k % 4] = _mm512_fmadd_ps(f, pair_scale(s, k), acc[k % 4]);
                 }
                 if let Some(m) = m {
                     acc_m = _mm512_add_ps(acc_m, m);
                 }
-            };
-            let (wc, wr) = w.as_chunks::<16>();
-            let (ac, ar) = a.as_chunks::<16>();
-            for (wb, ab) in wc.iter().zip(ac) {
-                chunk(wb, ab);
             }
-            if !wr.is_empty() {
-                // Zero blocks (scale 0, quants 0) contribute exactly 0.
-                let mut wt = [W::zeroed(); 16];
-                let mut at = [A::zeroed(); 16];
-                wt[..wr.len()].copy_from_slice(wr);
-                at[..ar.len()].copy_from_slice(ar);
-                chunk(&wt, &at);
-            }
+            let acc = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
             _mm512_reduce_add_ps(_mm512_add_ps(acc, acc_m))
         }
 
-        /// 16 f16 fields widened to f32.
+        /// Byte offsets `i·size_of::<T>() + off` of a field in 16 consecutive blocks.
         #[target_feature(enable = $feat)]
         #[inline]
-        fn f16_lanes<T>(blocks: &[T; 16], get: impl Fn(&T) -> f16) -> __m512 {
-            let mut bits = [0u16; 16];
-            for (b, x) in bits.iter_mut().zip(blocks) {
-                *b = get(x).to_bits();
-            }
-            f16x16(&bits)
+        fn field_offsets<T>(off: usize) -> __m512i {
+            let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            let size = _mm512_set1_epi32(size_of::<T>() as i32);
+            _mm512_add_epi32(
+                _mm512_mullo_epi32(lane, size),
+                _mm512_set1_epi32(off as i32),
+            )
+        }
+
+        /// The 4 bytes at offset `off` of each of 16 blocks, one `vpgatherdd`.
+        ///
+        /// # Panics
+        /// If `off + 4 > size_of::<T>()`.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn gather_dwords<T>(blocks: &[T; 16], off: usize) -> __m512i {
+            assert!(off + 4 <= size_of::<T>());
+            let idx = field_offsets::<T>(off);
+            // SAFETY: lane `i` reads bytes `i·size_of::<T>() + off .. + 4` of `blocks`, inside
+            // block `i` by the assert; the gather has no alignment requirement.
+            unsafe { _mm512_i32gather_epi32::<1>(idx, blocks.as_ptr().cast()) }
+        }
+
+        /// The f16 field at byte offset `off` of 16 blocks, widened to f32 (exact).
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn f16_lanes<T>(blocks: &[T; 16], off: usize) -> __m512 {
+            _mm512_cvtph_ps(_mm512_cvtepi32_epi16(gather_dwords(blocks, off)))
+        }
+
+        /// `d_w·d_a` of 16 block pairs whose f16 scale `d` is the first field.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn d_products<W, A>(w: &[W; 16], a: &[A; 16]) -> __m512 {
+            _mm512_mul_ps(f16_lanes(w, 0), f16_lanes(a, 0))
         }
 
         #[target_feature(enable = $feat)]
@@ -229,12 +255,7 @@ macro_rules! avx512_kernels {
             legacy_row(
                 w,
                 a,
-                |wb, ab| {
-                    (
-                        _mm512_mul_ps(f16_lanes(wb, |b| b.d), f16_lanes(ab, |b| b.d)),
-                        None,
-                    )
-                },
+                |wb, ab| (_mm512_mul_ps(f16_lanes(wb, 0), f16_lanes(ab, 0)), None),
                 |w0, w1, a0, a1| {
                     let av = q8_0_pair(a0, a1);
                     let p = dpbusd_small(_mm512_setzero_si512(), nib_pair(&w0.qs, &w1.qs), av);
@@ -250,8 +271,8 @@ macro_rules! avx512_kernels {
                 w,
                 a,
                 |wb, ab| {
-                    let d = _mm512_mul_ps(f16_lanes(wb, |b| b.d), f16_lanes(ab, |b| b.d));
-                    let m = _mm512_mul_ps(f16_lanes(wb, |b| b.m), f16_lanes(ab, |b| b.s));
+                    let d = d_products(wb, ab);
+                    let m = _mm512_mul_ps(f16_lanes(wb, 2), f16_lanes(ab, 2));
                     (d, Some(m))
                 },
                 |w0, w1, a0, a1| {
@@ -267,12 +288,7 @@ macro_rules! avx512_kernels {
             legacy_row(
                 w,
                 a,
-                |wb, ab| {
-                    (
-                        _mm512_mul_ps(f16_lanes(wb, |b| b.d), f16_lanes(ab, |b| b.d)),
-                        None,
-                    )
-                },
+                |wb, ab| (_mm512_mul_ps(f16_lanes(wb, 0), f16_lanes(ab, 0)), None),
                 |w0, w1, a0, a1| {
                     let av = q8_0_pair(a0, a1);
                     let u = add_qh(nib_pair(&w0.qs, &w1.qs), w0.qh, w1.qh);
@@ -289,8 +305,8 @@ macro_rules! avx512_kernels {
                 w,
                 a,
                 |wb, ab| {
-                    let d = _mm512_mul_ps(f16_lanes(wb, |b| b.d), f16_lanes(ab, |b| b.d));
-                    let m = _mm512_mul_ps(f16_lanes(wb, |b| b.m), f16_lanes(ab, |b| b.s));
+                    let d = d_products(wb, ab);
+                    let m = _mm512_mul_ps(f16_lanes(wb, 2), f16_lanes(ab, 2));
                     (d, Some(m))
                 },
                 |w0, w1, a0, a1| {
@@ -306,12 +322,7 @@ macro_rules! avx512_kernels {
             legacy_row(
                 w,
                 a,
-                |wb, ab| {
-                    (
-                        _mm512_mul_ps(f16_lanes(wb, |b| b.d), f16_lanes(ab, |b| b.d)),
-                        None,
-                    )
-                },
+                |wb, ab| (_mm512_mul_ps(f16_lanes(wb, 0), f16_lanes(ab, 0)), None),
                 |w0, w1, a0, a1| dot_i8i8(q8_0_pair(w0, w1), q8_0_pair(a0, a1)),
             )
         }
@@ -324,12 +335,7 @@ macro_rules! avx512_kernels {
             legacy_row(
                 w,
                 a,
-                |wb, ab| {
-                    (
-                        _mm512_mul_ps(f16_lanes(ab, |b| b.d), f16_lanes(wb, |b| b.d)),
-                        None,
-                    )
-                },
+                |wb, ab| (_mm512_mul_ps(f16_lanes(ab, 0), f16_lanes(wb, 0)), None),
                 |w0, w1, a0, a1| {
                     let av = q8_0_pair(a0, a1);
                     let u = _mm512_shuffle_epi8(tbl, nib_pair(&w0.qs, &w1.qs));
@@ -346,15 +352,7 @@ macro_rules! avx512_kernels {
             legacy_row(
                 w,
                 a,
-                |wb, ab| {
-                    let mut e = [0.0f32; 16];
-                    for (x, b) in e.iter_mut().zip(wb) {
-                        *x = e8m0_to_f32_half(b.e);
-                    }
-                    // SAFETY: `e` is 16 readable f32.
-                    let ev = unsafe { _mm512_loadu_ps(e.as_ptr()) };
-                    (_mm512_mul_ps(f16_lanes(ab, |b| b.d), ev), None)
-                },
+                |wb, ab| (_mm512_mul_ps(f16_lanes(ab, 0), e8m0_lanes(wb)), None),
                 |w0, w1, a0, a1| {
                     let av = q8_0_pair(a0, a1);
                     let u = _mm512_shuffle_epi8(tbl, nib_pair(&w0.qs, &w1.qs));
@@ -362,6 +360,18 @@ macro_rules! avx512_kernels {
                     _mm512_sub_epi32(p, off_sum(12, av))
                 },
             )
+        }
+
+        /// `e8m0_to_f32_half(e)` of 16 mxfp4 blocks: `0x0020_0000 << e` for `e < 2`, else
+        /// `(e − 1) << 23` (exact bit patterns, as the scalar oracle).
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn e8m0_lanes(w: &[BlockMxfp4; 16]) -> __m512 {
+            let e = _mm512_and_si512(gather_dwords(w, 0), _mm512_set1_epi32(0xFF));
+            let small = _mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2));
+            let normal = _mm512_slli_epi32::<23>(_mm512_sub_epi32(e, _mm512_set1_epi32(1)));
+            let sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x0020_0000), e);
+            _mm512_castsi512_ps(_mm512_mask_blend_epi32(small, normal, sub))
         }
 
         /// nvfp4 · q8_0: one nvfp4 block (64 values, four 16-value sub-blocks) against two q8_0
@@ -519,14 +529,14 @@ macro_rules! avx512_kernels {
                 let sc16 = _mm256_cvtepu8_epi16(scb);
                 let sc = scale_lanes_i16(_mm256_and_si256(sc16, _mm256_set1_epi16(0x0F)));
                 let mins = _mm256_srli_epi16::<4>(sc16);
-                let mut isum = _mm512_setzero_si512();
+                let mut isums = [_mm512_setzero_si512(); 2];
                 for n in 0..2 {
                     let q = _mm512_broadcast_i64x4(ld256(&x.qs[32 * n..32 * n + 32]));
                     for h in 0..2 {
                         let u = crumbs(q, h);
                         let p = dpbusd_small(_mm512_setzero_si512(), u, q8k_chunk(y, 2 * n + h));
                         let g = (8 * n + 4 * h) as i32;
-                        isum = _mm512_add_epi32(isum, mul_lanes(p, sub16_scales(sc, g)));
+                        isums[h] = _mm512_add_epi32(isums[h], mul_lanes(p, sub16_scales(sc, g)));
                     }
                 }
                 let dm = _mm_cvtph_ps(_mm_setr_epi16(
@@ -541,6 +551,7 @@ macro_rules! avx512_kernels {
                 ));
                 let dall = y.d * _mm_cvtss_f32(dm);
                 let dmin = y.d * _mm_cvtss_f32(_mm_movehdup_ps(dm));
+                let isum = _mm512_add_epi32(isums[0], isums[1]);
                 acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dall), acc);
                 let summs = _mm256_madd_epi16(ld256(&y.bsums), mins);
                 acc_m = _mm256_fmadd_ps(_mm256_cvtepi32_ps(summs), _mm256_set1_ps(dmin), acc_m);
@@ -584,7 +595,7 @@ macro_rules! avx512_kernels {
                 let scs = k3_scales(&x.scales);
                 let sc = scale_lanes_i16(ld256(&scs));
                 let hm = _mm512_broadcast_i64x4(ld256(&x.hmask));
-                let mut isum = _mm512_setzero_si512();
+                let mut isums = [_mm512_setzero_si512(); 2];
                 for n in 0..2 {
                     let q = _mm512_broadcast_i64x4(ld256(&x.qs[32 * n..32 * n + 32]));
                     for h in 0..2 {
@@ -595,10 +606,11 @@ macro_rules! avx512_kernels {
                         let p = dpbusd_small(_mm512_setzero_si512(), u, av);
                         let p = _mm512_sub_epi32(p, off_sum(4, av));
                         let g = (8 * n + 4 * h) as i32;
-                        isum = _mm512_add_epi32(isum, mul_lanes(p, sub16_scales(sc, g)));
+                        isums[h] = _mm512_add_epi32(isums[h], mul_lanes(p, sub16_scales(sc, g)));
                     }
                 }
                 let d = f16s(x.d) * y.d;
+                let isum = _mm512_add_epi32(isums[0], isums[1]);
                 acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d), acc);
             }
             _mm512_reduce_add_ps(acc)
@@ -639,14 +651,16 @@ macro_rules! avx512_kernels {
                 let (scb, mnb) = k4_scales_mins(&x.scales);
                 let sc = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128(i64::from_le_bytes(scb)));
                 let mut isum = _mm512_setzero_si512();
+                let mut isum2 = _mm512_setzero_si512();
                 for c in 0..2 {
                     let (w0, w1) = k4_nibbles(ld512(&x.qs[64 * c..64 * c + 64]));
                     let p0 = dpbusd_small(_mm512_setzero_si512(), w0, q8k_chunk(y, 2 * c));
                     let p1 = dpbusd_small(_mm512_setzero_si512(), w1, q8k_chunk(y, 2 * c + 1));
                     let g = 4 * c as i32;
                     isum = _mm512_add_epi32(isum, mul_lanes(p0, sub32_scales(sc, g)));
-                    isum = _mm512_add_epi32(isum, mul_lanes(p1, sub32_scales(sc, g + 2)));
+                    isum2 = _mm512_add_epi32(isum2, mul_lanes(p1, sub32_scales(sc, g + 2)));
                 }
+                let isum = _mm512_add_epi32(isum, isum2);
                 let (d, dmin) = f16x2(x.d, x.dmin);
                 acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * y.d), acc);
                 let ms = _mm256_cvtepi32_ps(k4_min_sums(&y.bsums, mnb));
@@ -667,6 +681,7 @@ macro_rules! avx512_kernels {
                 let sc = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128(i64::from_le_bytes(scb)));
                 let qh = _mm512_broadcast_i64x4(ld256(&x.qh));
                 let mut isum = _mm512_setzero_si512();
+                let mut isum2 = _mm512_setzero_si512();
                 for c in 0..2 {
                     let (w0, w1) = k4_nibbles(ld512(&x.qs[64 * c..64 * c + 64]));
                     let k0 = _mm512_test_epi8_mask(qh, bit_pair(4 * c));
@@ -677,8 +692,9 @@ macro_rules! avx512_kernels {
                     let p1 = dpbusd_small(_mm512_setzero_si512(), w1, q8k_chunk(y, 2 * c + 1));
                     let g = 4 * c as i32;
                     isum = _mm512_add_epi32(isum, mul_lanes(p0, sub32_scales(sc, g)));
-                    isum = _mm512_add_epi32(isum, mul_lanes(p1, sub32_scales(sc, g + 2)));
+                    isum2 = _mm512_add_epi32(isum2, mul_lanes(p1, sub32_scales(sc, g + 2)));
                 }
+                let isum = _mm512_add_epi32(isum, isum2);
                 let (d, dmin) = f16x2(x.d, x.dmin);
                 acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * y.d), acc);
                 let ms = _mm256_cvtepi32_ps(k4_min_sums(&y.bsums, mnb));
@@ -710,7 +726,7 @@ macro_rules! avx512_kernels {
             for (x, y) in w.iter().zip(a) {
                 let sc =
                     scale_lanes_i16(_mm256_cvtepi8_epi16(ld128(bytemuck::cast_ref(&x.scales))));
-                let mut isum = _mm512_setzero_si512();
+                let mut isums = [_mm512_setzero_si512(); 2];
                 for c in 0..2 {
                     let (u0, u1) = q6_values(x, c);
                     for (h, u) in [(0, u0), (1, u1)] {
@@ -718,10 +734,11 @@ macro_rules! avx512_kernels {
                         let p = dpbusd_small(_mm512_setzero_si512(), u, av);
                         let p = _mm512_sub_epi32(p, off_sum(32, av));
                         let g = (8 * c + 4 * h) as i32;
-                        isum = _mm512_add_epi32(isum, mul_lanes(p, sub16_scales(sc, g)));
+                        isums[h] = _mm512_add_epi32(isums[h], mul_lanes(p, sub16_scales(sc, g)));
                     }
                 }
                 let d = f16s(x.d) * y.d;
+                let isum = _mm512_add_epi32(isums[0], isums[1]);
                 acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d), acc);
             }
             _mm512_reduce_add_ps(acc)
@@ -734,10 +751,12 @@ macro_rules! avx512_kernels {
             assert_eq!(w.len(), a.len());
             let mut acc = _mm512_setzero_ps();
             for (x, y) in w.iter().zip(a) {
-                let mut isum = _mm512_setzero_si512();
+                let mut isums = [_mm512_setzero_si512(); 2];
                 for c in 0..4 {
-                    isum = _mm512_add_epi32(isum, dot_i8i8(q8k_chunk(x, c), q8k_chunk(y, c)));
+                    let p = dot_i8i8(q8k_chunk(x, c), q8k_chunk(y, c));
+                    isums[c % 2] = _mm512_add_epi32(isums[c % 2], p);
                 }
+                let isum = _mm512_add_epi32(isums[0], isums[1]);
                 acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(x.d * y.d), acc);
             }
             _mm512_reduce_add_ps(acc)
@@ -760,15 +779,16 @@ macro_rules! avx512_kernels {
                 // SAFETY: `ls` is 16 readable i32.
                 let sc = unsafe { _mm512_loadu_si512(ls.as_ptr().cast()) };
                 let (q16, _) = x.qs.as_chunks::<16>();
-                let mut isum = _mm512_setzero_si512();
+                let mut isums = [_mm512_setzero_si512(); 2];
                 for k in 0..4 {
                     let u = _mm512_shuffle_epi8(tbl, nib_pair(&q16[2 * k], &q16[2 * k + 1]));
                     let av = q8k_chunk(y, k);
                     let p = dpbusd_full(_mm512_setzero_si512(), u, av);
                     let p = _mm512_sub_epi32(p, _mm512_slli_epi32::<1>(off_sum(64, av)));
                     let s = sub32_scales(sc, 2 * k as i32);
-                    isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, s));
+                    isums[k % 2] = _mm512_add_epi32(isums[k % 2], _mm512_mullo_epi32(p, s));
                 }
+                let isum = _mm512_add_epi32(isums[0], isums[1]);
                 let d = f16s(x.d) * y.d;
                 acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d), acc);
             }
