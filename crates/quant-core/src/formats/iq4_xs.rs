@@ -1,8 +1,27 @@
 //! `iq4_xs`: 256 weights in 8 groups of 32, `w = d·(ls − 32)·KVALUES_IQ4NL[q]` (ggml `block_iq4_xs`).
+//!
+//! # Layout (136 bytes, little-endian)
+//!
+//! | offset | field | meaning |
+//! |---|---|---|
+//! | 0 | `d` f16 | super-block scale |
+//! | 2 | `scales_h` u16 | bits `2j .. 2j + 2`: high 2 bits of the 6-bit scale `ls[j]` |
+//! | 4 | `scales_l[4]` | byte `j / 2`, low nibble for even `j`, high nibble for odd `j`: low 4 bits of `ls[j]` |
+//! | 8 | `qs[128]` | 4-bit indices into [`KVALUES_IQ4NL`](super::KVALUES_IQ4NL) |
+//!
+//! Group `j` (values `32j .. 32j + 32`) uses `qs[16j .. 16j + 16]` in nibble order (byte
+//! `16j + l`: value `32j + l` low nibble, value `32j + 16 + l` high nibble). Value `i` of group
+//! `j` is `(d·(ls[j] − 32))·KVALUES_IQ4NL[q[i]]`.
+//!
+//! # Quantizer
+//!
+//! ggml's `quantize_iq4_xs` (`ntry = 7`); its reference quantizer `quantize_row_iq4_xs_ref` is the
+//! same function without importance weights, so there is only one path.
 
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::common::{Iq4Block, KVALUES_IQ4NL, quantize_iq4_impl};
 use crate::{BlockFormat, Format};
 
 /// 256 weights in 8 groups of 32, `w = d·(ls − 32)·KVALUES_IQ4NL[q]` (ggml `block_iq4_xs`).
@@ -27,12 +46,38 @@ impl BlockFormat for BlockIq4Xs {
     const USES_IMPORTANCE: bool = true;
 
     fn quantize_blocks(src: &[f32], imatrix: Option<&[f32]>, dst: &mut [Self]) {
-        let _ = (src, imatrix, dst);
-        todo!("iq4_xs quantizer")
+        let mut l = [0u8; 256];
+        for (i, (x, b)) in src.chunks_exact(256).zip(dst.iter_mut()).enumerate() {
+            let qw = imatrix.map(|w| &w[256 * i..256 * i + 256]);
+            let mut out = BlockIq4Xs::zeroed();
+            quantize_iq4_impl(
+                x,
+                Iq4Block {
+                    d: &mut out.d,
+                    q4: &mut out.qs,
+                    scales_h: &mut out.scales_h,
+                    scales_l: &mut out.scales_l,
+                },
+                &mut l,
+                qw,
+                7,
+            );
+            *b = out;
+        }
     }
 
     fn dequantize_block(&self, dst: &mut [f32]) {
-        let _ = dst;
-        todo!("iq4_xs dequantizer")
+        let d = self.d.to_f32();
+        for ib in 0..8 {
+            let ls = ((self.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf)
+                | ((((self.scales_h >> (2 * ib)) & 3) as u8) << 4);
+            let dl = d * f32::from(i16::from(ls) - 32);
+            let qs = &self.qs[16 * ib..16 * ib + 16];
+            let y = &mut dst[32 * ib..32 * ib + 32];
+            for j in 0..16 {
+                y[j] = dl * f32::from(KVALUES_IQ4NL[usize::from(qs[j] & 0xf)]);
+                y[j + 16] = dl * f32::from(KVALUES_IQ4NL[usize::from(qs[j] >> 4)]);
+            }
+        }
     }
 }

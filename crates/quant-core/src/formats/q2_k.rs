@@ -1,8 +1,29 @@
 //! `q2_K`: 256 weights in 16 groups of 16, `w = d·sc·q − dmin·m` (ggml `block_q2_K`).
+//!
+//! # Layout (84 bytes, little-endian)
+//!
+//! | offset | field | meaning |
+//! |---|---|---|
+//! | 0 | `scales[16]` | group `j`: 4-bit scale `sc[j]` in the low nibble, 4-bit min `m[j]` in the high nibble |
+//! | 16 | `qs[64]` | 2-bit quants |
+//! | 80 | `d` f16 | super-block scale of the scales |
+//! | 82 | `dmin` f16 | super-block scale of the mins |
+//!
+//! Value `i` of group `j = i / 16` is `d·sc[j]·q[i] − dmin·m[j]`, with `q ∈ 0..=3`.
+//!
+//! **Quant packing**: two halves of 128 values; half `h` uses `qs[32h .. 32h + 32]`, byte
+//! `32h + l` holding values `128h + l`, `128h + l + 32`, `128h + l + 64`, `128h + l + 96` in bits
+//! 0‥1, 2‥3, 4‥5, 6‥7.
+//!
+//! # Quantizers
+//!
+//! Without importance weights: ggml's `quantize_row_q2_K_ref` (= `ggml_quantize_chunk` without an
+//! imatrix). With them: ggml's `quantize_row_q2_K_impl`.
 
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::common::{make_qkx2_quants, make_qkx3_quants, make_qp_quants, nearest_int, pack_2bit};
 use crate::{BlockFormat, Format};
 
 /// 256 weights in 16 groups of 16, `w = d·sc·q − dmin·m` (ggml `block_q2_K`).
@@ -20,6 +41,136 @@ pub struct BlockQ2K {
 }
 crate::assert_block_size!(BlockQ2K, 84);
 
+impl BlockQ2K {
+    /// ggml's `quantize_row_q2_K_ref`: first fit, 4-bit scales and mins, stored f16 scales.
+    fn fit_ref(x: &[f32; 256], l: &mut [u8; 256]) -> ([u8; 16], f16, f16) {
+        const Q4SCALE: f32 = 15.0;
+        let mut scales = [0.0f32; 16];
+        let mut mins = [0.0f32; 16];
+        let mut weights = [0.0f32; 16];
+        let mut max_scale = 0.0f32;
+        let mut max_min = 0.0f32;
+        for j in 0..16 {
+            let xs = &x[16 * j..16 * j + 16];
+            for (w, &v) in weights.iter_mut().zip(xs) {
+                *w = v.abs();
+            }
+            let (s, m) = make_qkx2_quants(
+                3,
+                xs,
+                &weights,
+                &mut l[16 * j..16 * j + 16],
+                -0.5,
+                0.1,
+                15,
+                true,
+            );
+            scales[j] = s;
+            mins[j] = m;
+            if s > max_scale {
+                max_scale = s;
+            }
+            if m > max_min {
+                max_min = m;
+            }
+        }
+        let mut sc = [0u8; 16];
+        let d;
+        if max_scale > 0.0 {
+            let iscale = Q4SCALE / max_scale;
+            for j in 0..16 {
+                sc[j] = nearest_int(iscale * scales[j]) as u8;
+            }
+            d = f16::from_f32(max_scale / Q4SCALE);
+        } else {
+            d = f16::from_f32(0.0);
+        }
+        let dmin;
+        if max_min > 0.0 {
+            let iscale = Q4SCALE / max_min;
+            for j in 0..16 {
+                let m = nearest_int(iscale * mins[j]);
+                sc[j] |= (m << 4) as u8;
+            }
+            dmin = f16::from_f32(max_min / Q4SCALE);
+        } else {
+            dmin = f16::from_f32(0.0);
+        }
+        (sc, d, dmin)
+    }
+
+    /// ggml's `quantize_row_q2_K_impl` (importance weights) up to the requantization.
+    fn fit_imatrix(x: &[f32; 256], qw: &[f32; 256], l: &mut [u8; 256]) -> ([u8; 16], f16, f16) {
+        let mut sumx2 = 0.0f32;
+        for &v in x {
+            sumx2 += v * v;
+        }
+        let sigma2 = sumx2 / 256.0;
+        let mut scales = [0.0f32; 16];
+        let mut mins = [0.0f32; 16];
+        let mut sw = [0.0f32; 16];
+        let mut weight = [0.0f32; 16];
+        for j in 0..16 {
+            let xs = &x[16 * j..16 * j + 16];
+            let qs = &qw[16 * j..16 * j + 16];
+            for l in 0..16 {
+                weight[l] = qs[l] * (sigma2 + xs[l] * xs[l]).sqrt();
+            }
+            for &w in &weight {
+                sw[j] += w;
+            }
+            let (s, m) = make_qkx3_quants(
+                3,
+                xs,
+                Some(&weight),
+                &mut l[16 * j..16 * j + 16],
+                -0.9,
+                0.05,
+                36,
+                false,
+            );
+            scales[j] = s;
+            mins[j] = m;
+        }
+        let mut ls = [0u8; 16];
+        let mut lm = [0u8; 16];
+        let dm = make_qp_quants(15, &scales, &mut ls, &sw);
+        let mm = make_qp_quants(15, &mins, &mut lm, &sw);
+        let mut sc = [0u8; 16];
+        for j in 0..16 {
+            sc[j] = ls[j] | (lm[j] << 4);
+        }
+        (sc, f16::from_f32(dm), f16::from_f32(mm))
+    }
+
+    fn quantize(x: &[f32; 256], qw: Option<&[f32; 256]>) -> Self {
+        let mut l = [0u8; 256];
+        let (scales, d, dmin) = match qw {
+            None => Self::fit_ref(x, &mut l),
+            Some(qw) => Self::fit_imatrix(x, qw, &mut l),
+        };
+        let df = d.to_f32();
+        let mf = dmin.to_f32();
+        for j in 0..16 {
+            let dj = df * f32::from(scales[j] & 0xF);
+            if dj == 0.0 {
+                continue;
+            }
+            let dm = mf * f32::from(scales[j] >> 4);
+            for ii in 0..16 {
+                let q = nearest_int((x[16 * j + ii] + dm) / dj).clamp(0, 3);
+                l[16 * j + ii] = q as u8;
+            }
+        }
+        BlockQ2K {
+            scales,
+            qs: pack_2bit(&l),
+            d,
+            dmin,
+        }
+    }
+}
+
 impl BlockFormat for BlockQ2K {
     const NAME: &'static str = "q2_K";
     const BLOCK_LEN: usize = 256;
@@ -27,12 +178,35 @@ impl BlockFormat for BlockQ2K {
     const USES_IMPORTANCE: bool = true;
 
     fn quantize_blocks(src: &[f32], imatrix: Option<&[f32]>, dst: &mut [Self]) {
-        let _ = (src, imatrix, dst);
-        todo!("q2_K quantizer")
+        for (i, (x, b)) in src.chunks_exact(256).zip(dst.iter_mut()).enumerate() {
+            let x: &[f32; 256] = x.try_into().unwrap();
+            let qw = imatrix.map(|w| <&[f32; 256]>::try_from(&w[256 * i..256 * i + 256]).unwrap());
+            *b = Self::quantize(x, qw);
+        }
     }
 
     fn dequantize_block(&self, dst: &mut [f32]) {
-        let _ = dst;
-        todo!("q2_K dequantizer")
+        let d = self.d.to_f32();
+        let min = self.dmin.to_f32();
+        let mut is = 0;
+        for h in 0..2 {
+            let q = &self.qs[32 * h..32 * h + 32];
+            for (k, y) in dst[128 * h..128 * h + 128].chunks_exact_mut(32).enumerate() {
+                let shift = 2 * k;
+                let sc = self.scales[is];
+                let dl = d * f32::from(sc & 0xF);
+                let ml = min * f32::from(sc >> 4);
+                for l in 0..16 {
+                    y[l] = dl * f32::from((q[l] >> shift) & 3) - ml;
+                }
+                let sc = self.scales[is + 1];
+                let dl = d * f32::from(sc & 0xF);
+                let ml = min * f32::from(sc >> 4);
+                for l in 0..16 {
+                    y[16 + l] = dl * f32::from((q[l + 16] >> shift) & 3) - ml;
+                }
+                is += 2;
+            }
+        }
     }
 }

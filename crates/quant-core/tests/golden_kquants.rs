@@ -1,0 +1,174 @@
+//! The K-quant and IQ4 quantizers and dequantizers against ggml's oracle files
+//! (`testdata/golden/<type>/`): byte-exact quantization (reference, chunk and imatrix paths) and
+//! bit-exact dequantization, through both the typed and the runtime API.
+
+mod golden;
+
+use quant_core::formats::{
+    BlockIq4Nl, BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K,
+    iq4_nl::quantize_iq4_nl_ref,
+};
+use quant_core::{
+    BlockFormat, Format, blocks_as_bytes, blocks_from_bytes_unaligned, dequantize,
+    dequantize_row_to_vec, quantize, quantize_row_to_vec,
+};
+
+/// Dequantize `bytes` through the typed and the runtime API, checking both against `want`.
+fn check_dequant<B: BlockFormat>(
+    format: Format,
+    what: &str,
+    bytes: &[u8],
+    want: &[f32],
+    zero_sign_free: &[(usize, usize)],
+) {
+    let blocks = blocks_from_bytes_unaligned::<B>(bytes).unwrap();
+    let typed = dequantize_row_to_vec(&blocks);
+    golden::assert_bits_eq(&format!("{what} (typed)"), &typed, want, zero_sign_free);
+    let runtime = dequantize(format, bytes, want.len()).unwrap();
+    golden::assert_bits_eq(&format!("{what} (runtime)"), &runtime, want, zero_sign_free);
+}
+
+/// Every oracle check of one type except the reference quantizer of iq4_nl (separate test).
+/// Returns the number of cases checked.
+fn check_type<B: BlockFormat>(format: Format, ref_equals_chunk: bool) -> usize {
+    let cases = golden::cases(format.name());
+    assert!(!cases.is_empty(), "{format}: no cases");
+    for case in &cases {
+        let what = |s: &str| format!("{format}/{}: {s}", case.name);
+        let x = case.input();
+
+        // Production path without importance weights (= ggml_quantize_chunk, imatrix NULL).
+        let chunk = case.chunk_bytes().expect("chunk bytes");
+        let typed = quantize_row_to_vec::<B>(&x, None).unwrap();
+        golden::assert_bytes_eq(
+            &what("quantize_row None vs .chunk.q"),
+            blocks_as_bytes(&typed),
+            &chunk,
+            B::BLOCK_BYTES,
+            &[],
+        );
+        let runtime = quantize(format, &x, None).unwrap();
+        golden::assert_bytes_eq(
+            &what("quantize None vs .chunk.q"),
+            &runtime,
+            &chunk,
+            B::BLOCK_BYTES,
+            &[],
+        );
+        if ref_equals_chunk {
+            golden::assert_bytes_eq(
+                &what("quantize None vs .ref.q"),
+                &runtime,
+                &case.bytes("ref").unwrap(),
+                B::BLOCK_BYTES,
+                &[],
+            );
+        }
+
+        // Importance-weighted path.
+        let imat = case.f32s("imatrix").expect("imatrix");
+        let want = case.bytes("imat_q").expect(".imat.q");
+        let typed = quantize_row_to_vec::<B>(&x, Some(&imat)).unwrap();
+        golden::assert_bytes_eq(
+            &what("quantize_row imatrix vs .imat.q"),
+            blocks_as_bytes(&typed),
+            &want,
+            B::BLOCK_BYTES,
+            &[],
+        );
+        let runtime = quantize(format, &x, Some(&imat)).unwrap();
+        golden::assert_bytes_eq(
+            &what("quantize imatrix vs .imat.q"),
+            &runtime,
+            &want,
+            B::BLOCK_BYTES,
+            &[],
+        );
+
+        // Dequantization of ggml's own bytes.
+        check_dequant::<B>(
+            format,
+            &what("dequantize .ref.q vs .deq.f32"),
+            &case.bytes("ref").unwrap(),
+            &case.f32s("deq").unwrap(),
+            &case.unspecified_zero_sign(),
+        );
+        if let Some(want) = case.f32s("chunk_deq") {
+            check_dequant::<B>(
+                format,
+                &what("dequantize .chunk.q vs .chunk.deq.f32"),
+                &chunk,
+                &want,
+                &[],
+            );
+        }
+    }
+    cases.len()
+}
+
+#[test]
+fn golden_q2_k() {
+    assert_eq!(check_type::<BlockQ2K>(Format::Q2K, true), 18);
+}
+
+#[test]
+fn golden_q3_k() {
+    assert_eq!(check_type::<BlockQ3K>(Format::Q3K, true), 18);
+}
+
+#[test]
+fn golden_q4_k() {
+    assert_eq!(check_type::<BlockQ4K>(Format::Q4K, true), 18);
+}
+
+#[test]
+fn golden_q5_k() {
+    assert_eq!(check_type::<BlockQ5K>(Format::Q5K, true), 18);
+}
+
+#[test]
+fn golden_q6_k() {
+    assert_eq!(check_type::<BlockQ6K>(Format::Q6K, true), 18);
+}
+
+#[test]
+fn golden_iq4_xs() {
+    assert_eq!(check_type::<BlockIq4Xs>(Format::Iq4Xs, true), 18);
+}
+
+#[test]
+fn golden_iq4_nl_chunk_imatrix_dequant() {
+    assert_eq!(check_type::<BlockIq4Nl>(Format::Iq4Nl, false), 18);
+}
+
+/// ggml's reference iq4_nl quantizer (`ntry = -1`), which differs from the chunk quantizer.
+#[test]
+fn golden_iq4_nl_ref() {
+    let mut differing = 0;
+    for case in golden::cases("iq4_nl") {
+        let x = case.input();
+        let mut blocks = vec![<BlockIq4Nl as bytemuck::Zeroable>::zeroed(); x.len() / 32];
+        quantize_iq4_nl_ref(&x, &mut blocks).unwrap();
+        let want = case.bytes("ref").unwrap();
+        golden::assert_bytes_eq(
+            &format!("iq4_nl/{}: quantize_iq4_nl_ref vs .ref.q", case.name),
+            blocks_as_bytes(&blocks),
+            &want,
+            BlockIq4Nl::BLOCK_BYTES,
+            &case.unspecified_ref_bytes(),
+        );
+        // Our deterministic choice for ggml's unwritten bytes: index 8 (value +1) everywhere.
+        for (a, b) in case.unspecified_ref_bytes() {
+            assert!(
+                blocks_as_bytes(&blocks)[a..b].iter().all(|&v| v == 0x88),
+                "iq4_nl/{}: bytes {a}..{b}",
+                case.name
+            );
+        }
+        if case.chunk_bytes().unwrap() != want {
+            differing += 1;
+        }
+    }
+    // The README records that the two quantizers differ in 16 of the 18 cases.
+    assert_eq!(differing, 16);
+}
