@@ -824,6 +824,16 @@ fn dot_q2k_q8k<D: I8Dot>(dp: D, w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
     sumf
 }
 
+/// One super-block whose `d·d8` is not finite, computed by the scalar oracle. ggml's generic
+/// K-quant kernels (and so the oracle) scale eight integer lanes separately (`sums[l] += d·aux32[l]`),
+/// so with `d = ±inf` a zero lane gives NaN where `d·Σ lanes` would give ±inf; deferring such
+/// (rare, already broken) blocks to the oracle keeps the non-finite class identical to it.
+#[inline(never)]
+#[cold]
+fn nonfinite_block<W, A>(oracle: fn(&[W], &[A]) -> f32, x: &W, y: &A) -> f32 {
+    oracle(core::slice::from_ref(x), core::slice::from_ref(y))
+}
+
 /// The 16 six-bit Q3_K scales (0..=63, before the −32 offset), unpacked as ggml does.
 #[inline]
 fn q3k_scales(packed: &[u8; 12]) -> [u8; 16] {
@@ -860,6 +870,11 @@ fn q3k_quants(q: uint8x16_t, hm: uint8x16_t, s: usize, m: u8) -> int8x16_t {
 fn dot_q3k_q8k<D: I8Dot>(dp: D, w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
     let mut sumf = 0.0f32;
     for (x, y) in w.iter().zip(a) {
+        let d = h2f(x.d) * y.d;
+        if !d.is_finite() {
+            sumf += nonfinite_block(crate::scalar::dot_q3k_q8k, x, y);
+            continue;
+        }
         let scales = q3k_scales(&x.scales);
         let h0 = ld_u8(&x.hmask, 0);
         let h1 = ld_u8(&x.hmask, 16);
@@ -879,7 +894,6 @@ fn dot_q3k_q8k<D: I8Dot>(dp: D, w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
                 isum = vmlaq_n_s32(isum, p1, i32::from(scales[is + 1]) - 32);
             }
         }
-        let d = h2f(x.d) * y.d;
         sumf += d * vaddvq_s32(isum) as f32;
     }
     sumf
@@ -917,6 +931,11 @@ fn k4_min_sum(bsums: &[i16; 16], mins: &[u8; 8]) -> i32 {
 fn dot_q4k_q8k<D: I8Dot>(dp: D, w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
     let mut sumf = 0.0f32;
     for (x, y) in w.iter().zip(a) {
+        let d = h2f(x.d) * y.d;
+        if !d.is_finite() {
+            sumf += nonfinite_block(crate::scalar::dot_q4k_q8k, x, y);
+            continue;
+        }
         let (sc, mn) = k4_scales_mins(&x.scales);
         let summ = k4_min_sum(&y.bsums, &mn);
         let mut isum = vdupq_n_s32(0);
@@ -937,7 +956,6 @@ fn dot_q4k_q8k<D: I8Dot>(dp: D, w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
             isum = vmlaq_n_s32(isum, p_lo, i32::from(sc[2 * j]));
             isum = vmlaq_n_s32(isum, p_hi, i32::from(sc[2 * j + 1]));
         }
-        let d = h2f(x.d) * y.d;
         let dmin = h2f(x.dmin) * y.d;
         sumf += d * vaddvq_s32(isum) as f32;
         sumf -= dmin * summ as f32;
@@ -951,6 +969,11 @@ fn dot_q5k_q8k<D: I8Dot>(dp: D, w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
     let sixteen = vdupq_n_u8(16);
     let mut sumf = 0.0f32;
     for (x, y) in w.iter().zip(a) {
+        let d = h2f(x.d) * y.d;
+        if !d.is_finite() {
+            sumf += nonfinite_block(crate::scalar::dot_q5k_q8k, x, y);
+            continue;
+        }
         let (sc, mn) = k4_scales_mins(&x.scales);
         let summ = k4_min_sum(&y.bsums, &mn);
         let hm0 = ld_u8(&x.qh, 0);
@@ -979,7 +1002,6 @@ fn dot_q5k_q8k<D: I8Dot>(dp: D, w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
             isum = vmlaq_n_s32(isum, p_lo, i32::from(sc[2 * j]));
             isum = vmlaq_n_s32(isum, p_hi, i32::from(sc[2 * j + 1]));
         }
-        let d = h2f(x.d) * y.d;
         let dmin = h2f(x.dmin) * y.d;
         sumf += d * vaddvq_s32(isum) as f32;
         sumf -= dmin * summ as f32;
@@ -1004,6 +1026,11 @@ fn q6k_quants(ql: uint8x16_t, qh: uint8x16_t, high: bool, shift: i8) -> int8x16_
 fn dot_q6k_q8k<D: I8Dot>(dp: D, w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
     let mut sumf = 0.0f32;
     for (x, y) in w.iter().zip(a) {
+        let d = h2f(x.d) * y.d;
+        if !d.is_finite() {
+            sumf += nonfinite_block(crate::scalar::dot_q6k_q8k, x, y);
+            continue;
+        }
         let mut isum = vdupq_n_s32(0);
         for k in 0..2 {
             let ql = [
@@ -1024,7 +1051,6 @@ fn dot_q6k_q8k<D: I8Dot>(dp: D, w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
                 }
             }
         }
-        let d = h2f(x.d) * y.d;
         sumf += d * vaddvq_s32(isum) as f32;
     }
     sumf
