@@ -39,7 +39,11 @@ fn backends() -> Vec<&'static dyn Backend> {
         v.push(b);
     }
     if let Ok(req) = std::env::var("QUANT_REQUIRE_BACKENDS") {
-        for name in req.split(',').map(str::trim).filter(|n| n.starts_with("neon")) {
+        for name in req
+            .split(',')
+            .map(str::trim)
+            .filter(|n| n.starts_with("neon"))
+        {
             assert!(
                 v.iter().any(|b| b.name() == name),
                 "QUANT_REQUIRE_BACKENDS lists {name:?}, which this CPU does not offer"
@@ -51,13 +55,19 @@ fn backends() -> Vec<&'static dyn Backend> {
 
 #[test]
 fn both_tiers_are_listed_and_named() {
-    let names: Vec<_> = quant_kernels::available().iter().map(|b| b.name()).collect();
+    let names: Vec<_> = quant_kernels::available()
+        .iter()
+        .map(|b| b.name())
+        .collect();
     assert!(names.contains(&"neon"), "{names:?}");
     assert_eq!(names.last(), Some(&"scalar"), "{names:?}");
     let dotprod = std::arch::is_aarch64_feature_detected!("dotprod");
     assert_eq!(names.contains(&"neon-dotprod"), dotprod, "{names:?}");
     if dotprod {
-        assert_eq!(names[0], "neon-dotprod", "the best tier comes first: {names:?}");
+        assert_eq!(
+            names[0], "neon-dotprod",
+            "the best tier comes first: {names:?}"
+        );
     }
     assert!(!backends().is_empty());
 }
@@ -304,7 +314,14 @@ fn check_dot(who: &str, got: f32, want: f32, bound: f64) -> Result<(), TestCaseE
             f64::from(got - want).abs()
         );
     } else {
-        prop_assert_eq!(class(got), class(want), "{}: got {:e}, scalar {:e}", who, got, want);
+        prop_assert_eq!(
+            class(got),
+            class(want),
+            "{}: got {:e}, scalar {:e}",
+            who,
+            got,
+            want
+        );
     }
     Ok(())
 }
@@ -630,7 +647,10 @@ fn act_block(len: usize) -> impl Strategy<Value = Vec<f32>> {
             v
         }),
         Just(vec![0.0; len]),
-        vec(prop_oneof![Just(0.0f32), Just(-0.0f32), -1e-38f32..1e-38], len),
+        vec(
+            prop_oneof![Just(0.0f32), Just(-0.0f32), -1e-38f32..1e-38],
+            len
+        ),
     ]
 }
 
@@ -758,13 +778,17 @@ fn dequantize_f16_bf16_exhaustive() {
             let mut got = vec![0.0f32; h.len() - start];
             b.dequantize_f16(&h[start..], &mut got);
             assert!(
-                got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()),
+                got.iter()
+                    .zip(&want)
+                    .all(|(g, w)| g.to_bits() == w.to_bits()),
                 "{} f16",
                 b.name()
             );
             b.dequantize_bf16(&bh[start..], &mut got);
             assert!(
-                got.iter().zip(&want_b).all(|(g, w)| g.to_bits() == w.to_bits()),
+                got.iter()
+                    .zip(&want_b)
+                    .all(|(g, w)| g.to_bits() == w.to_bits()),
                 "{} bf16",
                 b.name()
             );
@@ -776,13 +800,16 @@ fn dequantize_f16_bf16_exhaustive() {
 // ggml's golden vectors
 // ---------------------------------------------------------------------------------------------
 
+/// A dot product method of `Backend`, as a value.
+type DotFn<'a, W, A> = &'a dyn Fn(&dyn Backend, &[W], &[A]) -> f32;
+
 /// For one ggml type: `.ref.q` dequantized must equal `.deq.f32` bit for bit (NaN as NaN), and
 /// `.ref.q · .act.q` must equal ggml's `vec_dot` within the README's
 /// `1e-5·sqrt(n/32)·f64_abs_sum` (same non-finite class where ggml's is not finite).
 fn golden_type<W: Gen, A: Gen>(
     type_name: &str,
     deq: impl Fn(&dyn Backend, &[W], &mut [f32]),
-    dot: Option<&dyn Fn(&dyn Backend, &[W], &[A]) -> f32>,
+    dot: Option<DotFn<'_, W, A>>,
 ) {
     for case in golden::cases(type_name) {
         let w: Vec<W> = blocks_from_bytes_unaligned(&case.bytes("ref").unwrap()).unwrap();
@@ -898,9 +925,7 @@ fn golden_activation_quantizers() {
         b.quantize_q8_0(x, o)
     });
     check::<BlockQ8_0>("q4_0", &[("act", "act")], |b, x, o| b.quantize_q8_0(x, o));
-    check::<BlockQ8_1>("q8_1", &[("input", "ref")], |b, x, o| {
-        b.quantize_q8_1(x, o)
-    });
+    check::<BlockQ8_1>("q8_1", &[("input", "ref")], |b, x, o| b.quantize_q8_1(x, o));
     check::<BlockQ8_1>("q4_1", &[("act", "act")], |b, x, o| b.quantize_q8_1(x, o));
     check::<BlockQ8K>("q8_K", &[("input", "ref")], |b, x, o| b.quantize_q8k(x, o));
     check::<BlockQ8K>("q4_K", &[("act", "act")], |b, x, o| b.quantize_q8k(x, o));
