@@ -26,6 +26,8 @@
 //! block's indices or uninitialised stack). [`quantize_iq4_nl_ref`] writes `0x88` there (index 8,
 //! value `+1`, for every value), which is what the chunk quantizer writes for such a block; the
 //! block dequantizes to `+0.0` either way up to the sign of zero.
+// Index loops mirror ggml's C loops one to one, which keeps the operation order auditable.
+#![allow(clippy::needless_range_loop)]
 
 use bytemuck::{Pod, Zeroable};
 use half::f16;

@@ -17,6 +17,8 @@
 //!
 //! ggml's `quantize_iq4_xs` (`ntry = 7`); its reference quantizer `quantize_row_iq4_xs_ref` is the
 //! same function without importance weights, so there is only one path.
+// Index loops mirror ggml's C loops one to one, which keeps the operation order auditable.
+#![allow(clippy::needless_range_loop)]
 
 use bytemuck::{Pod, Zeroable};
 use half::f16;

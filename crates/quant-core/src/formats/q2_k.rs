@@ -19,6 +19,8 @@
 //!
 //! Without importance weights: ggml's `quantize_row_q2_K_ref` (= `ggml_quantize_chunk` without an
 //! imatrix). With them: ggml's `quantize_row_q2_K_impl`.
+// Index loops mirror ggml's C loops one to one, which keeps the operation order auditable.
+#![allow(clippy::needless_range_loop)]
 
 use bytemuck::{Pod, Zeroable};
 use half::f16;
@@ -75,27 +77,25 @@ impl BlockQ2K {
             }
         }
         let mut sc = [0u8; 16];
-        let d;
-        if max_scale > 0.0 {
+        let d = if max_scale > 0.0 {
             let iscale = Q4SCALE / max_scale;
             for j in 0..16 {
                 sc[j] = nearest_int(iscale * scales[j]) as u8;
             }
-            d = f16::from_f32(max_scale / Q4SCALE);
+            f16::from_f32(max_scale / Q4SCALE)
         } else {
-            d = f16::from_f32(0.0);
-        }
-        let dmin;
-        if max_min > 0.0 {
+            f16::from_f32(0.0)
+        };
+        let dmin = if max_min > 0.0 {
             let iscale = Q4SCALE / max_min;
             for j in 0..16 {
                 let m = nearest_int(iscale * mins[j]);
                 sc[j] |= (m << 4) as u8;
             }
-            dmin = f16::from_f32(max_min / Q4SCALE);
+            f16::from_f32(max_min / Q4SCALE)
         } else {
-            dmin = f16::from_f32(0.0);
-        }
+            f16::from_f32(0.0)
+        };
         (sc, d, dmin)
     }
 

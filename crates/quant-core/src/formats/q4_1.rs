@@ -3,6 +3,8 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::common::make_qkx3_quants;
+use super::q4_0::c_ops;
 use crate::{BlockFormat, Format};
 
 /// 32 weights, `w = d·q + m` (ggml `block_q4_1`).
@@ -18,19 +20,109 @@ pub struct BlockQ4_1 {
 }
 crate::assert_block_size!(BlockQ4_1, 20);
 
+/// `quantize_row_q4_1_ref` for one block.
+#[inline]
+fn quantize_block_ref(x: &[f32; 32]) -> BlockQ4_1 {
+    // min keeps the sign of the block's first zero: m = -0.0 for a block of -0.0.
+    let (min, max) = c_ops::min_max(x);
+    let d = (max - min) / 15.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let q = if id.is_finite() {
+        // (x − min)·id + 0.5 ∈ [0.5, 15.5 + 2⁻¹⁸]: the vectorizable truncation is exact.
+        quants(x, min, id, c_ops::trunc_in_range)
+    } else {
+        // max − min < 15·2⁻¹²⁸: the scaled values are inf or NaN, converted as x86 does.
+        quants(x, min, id, c_ops::cvtt)
+    };
+    pack(f16::from_f32(d), f16::from_f32(min), &q)
+}
+
+/// `MIN(15, (int8_t)((x − min)·id + 0.5f))` with the given float → int conversion.
+#[inline(always)]
+fn quants(x: &[f32; 32], min: f32, id: f32, trunc: impl Fn(f32) -> i32) -> [u8; 32] {
+    let mut q = [0u8; 32];
+    for (q, v) in q.iter_mut().zip(x) {
+        let t = i32::from(trunc((v - min) * id + 0.5) as i8);
+        *q = t.min(15) as u8;
+    }
+    q
+}
+
+#[inline]
+fn pack(d: f16, m: f16, q: &[u8; 32]) -> BlockQ4_1 {
+    let mut qs = [0u8; 16];
+    for j in 0..16 {
+        qs[j] = q[j] | (q[j + 16] << 4);
+    }
+    BlockQ4_1 { d, m, qs }
+}
+
+/// `quantize_row_q4_1_impl` with importance weights (one row).
+fn quantize_row_imatrix(src: &[f32], imatrix: &[f32], dst: &mut [BlockQ4_1]) {
+    let sigma2 = c_ops::sigma2(src);
+    let (xs, _) = src.as_chunks::<32>();
+    let (ws, _) = imatrix.as_chunks::<32>();
+    for ((x, qw), b) in xs.iter().zip(ws).zip(dst) {
+        let weight = c_ops::block_weights(x, qw, sigma2);
+        let mut l = [0u8; 32];
+        let (d, min) = make_qkx3_quants(15, x, Some(&weight), &mut l, -0.9, 0.05, 36, false);
+        *b = pack(f16::from_f32(d), f16::from_f32(-min), &l);
+    }
+}
+
 impl BlockFormat for BlockQ4_1 {
     const NAME: &'static str = "q4_1";
     const BLOCK_LEN: usize = 32;
     const FORMAT: Option<Format> = Some(Format::Q4_1);
     const USES_IMPORTANCE: bool = true;
 
+    /// Without importance weights: `quantize_row_q4_1_ref`. With them: ggml's
+    /// `quantize_row_q4_1_impl` (weights `qw·sqrt(σ² + x²)`, σ² the mean square of the whole
+    /// row, scale and min searched by `make_qkx3_quants`).
     fn quantize_blocks(src: &[f32], imatrix: Option<&[f32]>, dst: &mut [Self]) {
-        let _ = (src, imatrix, dst);
-        todo!("q4_1 quantizer")
+        match imatrix {
+            None => {
+                let (xs, _) = src.as_chunks::<32>();
+                for (x, b) in xs.iter().zip(dst) {
+                    *b = quantize_block_ref(x);
+                }
+            }
+            Some(w) => quantize_row_imatrix(src, w, dst),
+        }
     }
 
     fn dequantize_block(&self, dst: &mut [f32]) {
-        let _ = dst;
-        todo!("q4_1 dequantizer")
+        let d = self.d.to_f32();
+        let m = self.m.to_f32();
+        let (lo, hi) = dst.split_at_mut(16);
+        for j in 0..16 {
+            let x0 = i32::from(self.qs[j] & 0x0F);
+            let x1 = i32::from(self.qs[j] >> 4);
+            lo[j] = x0 as f32 * d + m;
+            hi[j] = x1 as f32 * d + m;
+        }
+    }
+
+    /// `d/2·(1 + 2⁻¹⁰) + 15·|d − f16(d)| + |min − f16(min)| + slack`, with
+    /// `d = (max − min)/15` the f32 scale.
+    ///
+    /// `(x − min)·id ∈ [0, 15]` (up to a few ulp) is rounded to the nearest `q` (the clamp to
+    /// 15 only removes a rounding excess of a few ulp), so `|x − (min + q·d)| ≤ d/2` up to the
+    /// f32 roundings of `x − min`, `·id` and `+ 0.5` (relative 2⁻²³ of values ≤ 16, inside the
+    /// `2⁻¹⁰` margin). Storing `d` and `min` as f16 moves a value by at most
+    /// `q·|d − f16(d)| + |min − f16(min)|`; the dequantizer's `q·d + m` adds two roundings of
+    /// magnitudes ≤ `|m| + 15·d` (in `slack`).
+    fn max_abs_error(src: &[f32]) -> Option<f32> {
+        let (min, max) = c_ops::min_max(src);
+        let d = (max - min) / 15.0;
+        let d16 = f16::from_f32(d).to_f32();
+        let m16 = f16::from_f32(min).to_f32();
+        let amax = max.abs().max(min.abs());
+        Some(
+            d * 0.5 * (1.0 + 1.0 / 1024.0)
+                + 15.0 * (d - d16).abs()
+                + (min - m16).abs()
+                + c_ops::slack(amax + m16.abs() + 16.0 * d16),
+        )
     }
 }

@@ -26,6 +26,8 @@
 //!
 //! Without importance weights: ggml's `quantize_row_q4_K_ref` (also what `ggml_quantize_chunk`
 //! and llama-quantize write without an imatrix). With them: ggml's `quantize_row_q4_K_impl`.
+// Index loops mirror ggml's C loops one to one, which keeps the operation order auditable.
+#![allow(clippy::needless_range_loop)]
 
 use bytemuck::{Pod, Zeroable};
 use half::f16;

@@ -23,6 +23,8 @@
 //!
 //! Without importance weights: ggml's `quantize_row_q5_K_ref` (= `ggml_quantize_chunk` without an
 //! imatrix). With them: ggml's `quantize_row_q5_K_impl`.
+// Index loops mirror ggml's C loops one to one, which keeps the operation order auditable.
+#![allow(clippy::needless_range_loop)]
 
 use bytemuck::{Pod, Zeroable};
 use half::f16;

@@ -22,6 +22,8 @@
 //! Without importance weights: ggml's `quantize_row_q6_K_ref` (= `ggml_quantize_chunk` without an
 //! imatrix). With them: ggml's `quantize_row_q6_K_impl` (the raw importance weights are the
 //! weights of `make_qx_quants`).
+// Index loops mirror ggml's C loops one to one, which keeps the operation order auditable.
+#![allow(clippy::needless_range_loop)]
 
 use bytemuck::{Pod, Zeroable};
 use half::f16;
