@@ -1,0 +1,336 @@
+//! Matrix × vector and matrix × small batch for a quantized weight matrix and f32 activations.
+//!
+//! The activations are quantized once into the weight format's partner format
+//! ([`WeightFormat::Activation`]), then every weight row is dotted with them. Rows are split
+//! across the current rayon thread pool in chunks of [`ROWS_PER_TASK`] rows; every row's value is
+//! computed by the same kernel call whatever the thread count, so the results are identical bit
+//! for bit to the single-threaded ones ([`QuantMatrix::matvec_serial`]).
+//!
+//! The activation buffers live in a caller-held [`Scratch`], so a steady-state call allocates
+//! nothing.
+
+use rayon::prelude::*;
+
+use quant_core::{BlockFormat, Format, blocks_from_bytes, validate_row};
+
+use crate::Backend;
+use crate::error::{Error, Result};
+use crate::formats::{ActivationFormat, WeightFormat};
+
+/// Rows handed to one rayon task.
+pub const ROWS_PER_TASK: usize = 16;
+
+/// A term added to every row's result: `row_term(row, x)` is added to `y[row]` after the dot
+/// product of weight row `row` with the (quantized) activation `x`.
+///
+/// This is the extension point for a sparse correction (e.g. an outlier table holding a few
+/// full-precision weights per row): the hook receives the **unquantized** activation row.
+pub type RowTerm<'a> = &'a (dyn Fn(usize, &[f32]) -> f32 + Sync);
+
+/// Reusable buffers for [`QuantMatrix`] products (quantized activations, batch results). They grow
+/// to the largest size used and are then reused, so steady-state calls do not allocate.
+#[derive(Debug, Default, Clone)]
+pub struct Scratch {
+    act: Vec<u64>,
+    out: Vec<f32>,
+}
+
+impl Scratch {
+    /// Empty buffers (they grow on first use).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `n` zeroed-or-stale blocks of `A` at 8-byte alignment, and the f32 buffer of `out` values.
+    fn split<A: BlockFormat>(&mut self, n: usize, out: usize) -> (&mut [A], &mut [f32]) {
+        let bytes = n * A::BLOCK_BYTES;
+        let words = bytes.div_ceil(8);
+        if self.act.len() < words {
+            self.act.resize(words, 0);
+        }
+        if self.out.len() < out {
+            self.out.resize(out, 0.0);
+        }
+        let raw: &mut [u8] = bytemuck::cast_slice_mut(&mut self.act[..words]);
+        // 8-byte aligned start, length a whole number of blocks: the cast cannot fail for blocks
+        // of alignment <= 8 (every ggml block has alignment 1, 2 or 4).
+        let blocks = bytemuck::cast_slice_mut(&mut raw[..bytes]);
+        (blocks, &mut self.out[..out])
+    }
+}
+
+enum Storage<'a> {
+    Borrowed(&'a [u8]),
+    /// A copy of misaligned input at 8-byte alignment, and its length in bytes.
+    Owned(Vec<u64>, usize),
+}
+
+/// A row-major quantized weight matrix (`rows` rows of `cols` values in `format`, ggml/GGUF bytes),
+/// ready for products with f32 activations.
+///
+/// ```
+/// use quant_core::{quantize_matrix, Format};
+/// use quant_kernels::{best, QuantMatrix, Scratch};
+/// let (rows, cols) = (8, 256);
+/// let w: Vec<f32> = (0..rows * cols).map(|i| ((i * 7 % 13) as f32 - 6.0) / 10.0).collect();
+/// let bytes = quantize_matrix(Format::Q8_0, &w, rows, cols, None)?;
+/// let m = QuantMatrix::new(Format::Q8_0, rows, cols, &bytes)?;
+/// let x = vec![0.5f32; cols];
+/// let mut y = vec![0.0f32; rows];
+/// let mut scratch = Scratch::new();
+/// m.matvec(best(), &x, &mut y, &mut scratch)?;
+/// let exact: f32 = w[..cols].iter().map(|v| v * 0.5).sum();
+/// assert!((y[0] - exact).abs() < 0.01 * exact.abs().max(1.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct QuantMatrix<'a> {
+    format: Format,
+    rows: usize,
+    cols: usize,
+    data: Storage<'a>,
+    row_term: Option<RowTerm<'a>>,
+}
+
+impl core::fmt::Debug for QuantMatrix<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("QuantMatrix")
+            .field("format", &self.format)
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .field("row_term", &self.row_term.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_aligned<W: WeightFormat>(bytes: &[u8]) -> Result<bool> {
+    match blocks_from_bytes::<W>(bytes) {
+        Ok(_) => Ok(true),
+        Err(quant_core::Error::Misaligned { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl<'a> QuantMatrix<'a> {
+    /// View `bytes` as a `rows × cols` matrix of `format`. Bytes at any alignment are accepted;
+    /// misaligned ones are copied once here.
+    ///
+    /// # Errors
+    /// [`Error::NoDot`] for `q8_1`; [`quant_core::Error::RaggedLength`] if `cols` is not a
+    /// multiple of the block length; [`Error::ShapeMismatch`] if `bytes` does not hold exactly
+    /// `rows × cols` values.
+    pub fn new(format: Format, rows: usize, cols: usize, bytes: &'a [u8]) -> Result<Self> {
+        let row_bytes = format.row_bytes(cols)?;
+        let expected = row_bytes.checked_mul(rows).ok_or(Error::ShapeMismatch {
+            what: "matrix bytes",
+            expected: usize::MAX,
+            actual: bytes.len(),
+        })?;
+        if bytes.len() != expected {
+            return Err(Error::ShapeMismatch {
+                what: "matrix bytes",
+                expected,
+                actual: bytes.len(),
+            });
+        }
+        let aligned = crate::with_weight_type!(format, W => check_aligned::<W>(bytes)?,
+            else => return Err(Error::NoDot { format }));
+        let data = if aligned {
+            Storage::Borrowed(bytes)
+        } else {
+            let mut v = vec![0u64; bytes.len().div_ceil(8)];
+            bytemuck::cast_slice_mut::<u64, u8>(&mut v)[..bytes.len()].copy_from_slice(bytes);
+            Storage::Owned(v, bytes.len())
+        };
+        Ok(Self {
+            format,
+            rows,
+            cols,
+            data,
+            row_term: None,
+        })
+    }
+
+    /// Add `term(row, x)` to every row's result (see [`RowTerm`]).
+    #[must_use]
+    pub fn with_row_term(mut self, term: RowTerm<'a>) -> Self {
+        self.row_term = Some(term);
+        self
+    }
+
+    /// The weight format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Number of rows (outputs).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns (values per row, inputs).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The weight bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.data {
+            Storage::Borrowed(b) => b,
+            Storage::Owned(v, len) => &bytemuck::cast_slice::<u64, u8>(v)[..*len],
+        }
+    }
+
+    fn blocks<W: WeightFormat>(&self) -> &[W] {
+        // Checked in `new` (aligned or copied to 8-byte alignment, whole blocks).
+        blocks_from_bytes::<W>(self.bytes()).expect("checked in QuantMatrix::new")
+    }
+
+    /// `y = W·x` on `backend`, rows split across the current rayon pool.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `x.len() != cols` or `y.len() != rows`;
+    /// [`quant_core::Error::NonFinite`] (wrapped) if `x` holds NaN or ±inf.
+    pub fn matvec(
+        &self,
+        backend: &dyn Backend,
+        x: &[f32],
+        y: &mut [f32],
+        scratch: &mut Scratch,
+    ) -> Result<()> {
+        crate::with_weight_type!(self.format, W => self.matmul_typed::<W>(backend, x, 1, y, scratch, true),
+            else => unreachable!("checked in new"))
+    }
+
+    /// [`QuantMatrix::matvec`] on the calling thread only (the reference for the threaded one).
+    ///
+    /// # Errors
+    /// As [`QuantMatrix::matvec`].
+    pub fn matvec_serial(
+        &self,
+        backend: &dyn Backend,
+        x: &[f32],
+        y: &mut [f32],
+        scratch: &mut Scratch,
+    ) -> Result<()> {
+        crate::with_weight_type!(self.format, W => self.matmul_typed::<W>(backend, x, 1, y, scratch, false),
+            else => unreachable!("checked in new"))
+    }
+
+    /// `Y = X·Wᵀ` for a small batch: `xs` holds `batch` activation rows of `cols` values
+    /// (row-major), `ys` receives `batch` result rows of `rows` values (`ys[b·rows + r]`).
+    /// Activations are quantized once; each weight row is then dotted with all `batch` activation
+    /// rows while it is in cache. Every value equals the corresponding [`QuantMatrix::matvec`]
+    /// result bit for bit.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for buffers that do not match `batch`, `rows` and `cols`;
+    /// [`quant_core::Error::NonFinite`] (wrapped) for NaN or ±inf activations.
+    pub fn matmul(
+        &self,
+        backend: &dyn Backend,
+        xs: &[f32],
+        batch: usize,
+        ys: &mut [f32],
+        scratch: &mut Scratch,
+    ) -> Result<()> {
+        crate::with_weight_type!(self.format, W => self.matmul_typed::<W>(backend, xs, batch, ys, scratch, true),
+            else => unreachable!("checked in new"))
+    }
+
+    fn matmul_typed<W: WeightFormat>(
+        &self,
+        backend: &dyn Backend,
+        xs: &[f32],
+        batch: usize,
+        ys: &mut [f32],
+        scratch: &mut Scratch,
+        parallel: bool,
+    ) -> Result<()> {
+        let (rows, cols) = (self.rows, self.cols);
+        check_len("activations", batch * cols, xs.len())?;
+        check_len("outputs", batch * rows, ys.len())?;
+        let a_len = <W::Activation as BlockFormat>::BLOCK_LEN;
+        validate_row(xs, None, 1)?;
+        if cols % a_len != 0 {
+            return Err(quant_core::Error::RaggedLength {
+                len: cols,
+                block_len: a_len,
+            }
+            .into());
+        }
+        let nba = cols / a_len;
+        let nbw = cols / W::BLOCK_LEN;
+        let out_len = if batch == 1 { 0 } else { rows * batch };
+        let (act, out) = scratch.split::<W::Activation>(nba * batch, out_len);
+        for (x, a) in xs.chunks_exact(cols).zip(act.chunks_exact_mut(nba.max(1))) {
+            W::Activation::quantize_activations(backend, x, a);
+        }
+        let act: &[W::Activation] = act;
+        let w = self.blocks::<W>();
+        let term = self.row_term;
+        let row_value = |r: usize, b: usize| -> f32 {
+            let mut v = W::dot(
+                backend,
+                &w[r * nbw..(r + 1) * nbw],
+                &act[b * nba..(b + 1) * nba],
+            );
+            if let Some(t) = term {
+                v += t(r, &xs[b * cols..(b + 1) * cols]);
+            }
+            v
+        };
+        if batch == 1 {
+            let task = |(c, chunk): (usize, &mut [f32])| {
+                for (i, y) in chunk.iter_mut().enumerate() {
+                    *y = row_value(c * ROWS_PER_TASK + i, 0);
+                }
+            };
+            if parallel {
+                ys.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(task);
+            } else {
+                ys.chunks_mut(ROWS_PER_TASK).enumerate().for_each(task);
+            }
+            return Ok(());
+        }
+        if batch == 0 {
+            return Ok(());
+        }
+        // Results row-major by weight row ([r][b]) so that each task writes a contiguous range,
+        // then transposed into `ys` ([b][r]).
+        let task = |(c, chunk): (usize, &mut [f32])| {
+            for (i, yr) in chunk.chunks_exact_mut(batch).enumerate() {
+                let r = c * ROWS_PER_TASK + i;
+                for (b, y) in yr.iter_mut().enumerate() {
+                    *y = row_value(r, b);
+                }
+            }
+        };
+        if parallel {
+            out.par_chunks_mut(ROWS_PER_TASK * batch)
+                .enumerate()
+                .for_each(task);
+        } else {
+            out.chunks_mut(ROWS_PER_TASK * batch)
+                .enumerate()
+                .for_each(task);
+        }
+        for (r, yr) in out.chunks_exact(batch).enumerate() {
+            for (b, v) in yr.iter().enumerate() {
+                ys[b * rows + r] = *v;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(Error::ShapeMismatch {
+            what,
+            expected,
+            actual,
+        })
+    }
+}
