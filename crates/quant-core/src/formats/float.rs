@@ -75,6 +75,6 @@ impl BlockFormat for bf16 {
             return None;
         }
         // Half an ulp of bf16 at |x| (relative 2^-8), or half the smallest subnormal 2^-134.
-        Some((x * 2f32.powi(-8)).max(f32::from_bits(1)))
+        Some((x * 2f32.powi(-8)).max(2f32.powi(-134)))
     }
 }
