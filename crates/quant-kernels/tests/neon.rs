@@ -930,3 +930,40 @@ fn golden_activation_quantizers() {
     check::<BlockQ8K>("q8_K", &[("input", "ref")], |b, x, o| b.quantize_q8k(x, o));
     check::<BlockQ8K>("q4_K", &[("act", "act")], |b, x, o| b.quantize_q8k(x, o));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The backend conformance kit (feature `conformance`) on both tiers
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(feature = "conformance")]
+mod conformance_kit {
+    use super::*;
+    use quant_kernels::conformance;
+
+    /// Cases per kernel: the kit's proptest over every format (modest: qemu is slow; the
+    /// properties above cover the same kernels with more cases).
+    fn kit_cases() -> u32 {
+        config().cases.min(32)
+    }
+
+    #[test]
+    fn neon_tiers_pass_the_dot_checks() {
+        for b in backends() {
+            conformance::check_dots(b, kit_cases());
+        }
+    }
+
+    #[test]
+    fn neon_tiers_pass_the_activation_quantizer_checks() {
+        for b in backends() {
+            conformance::check_activation_quantizers(b, kit_cases());
+        }
+    }
+
+    #[test]
+    fn neon_tiers_pass_the_dequantizer_checks() {
+        for b in backends() {
+            conformance::check_dequantizers(b, kit_cases());
+        }
+    }
+}
