@@ -185,6 +185,26 @@ mod tests {
         }
     }
 
+    /// `docs/custom-formats.md` quotes this file: its code must be this code.
+    #[test]
+    fn the_guide_quotes_this_file() {
+        let doc = include_str!("../../../docs/custom-formats.md");
+        let src = include_str!("custom_format.rs");
+        let section = |name: &str| {
+            let start = src.find(&format!("// ANCHOR: {name}\n")).unwrap();
+            let start = src[start..].find('\n').unwrap() + start + 1;
+            let end = src.find(&format!("// ANCHOR_END: {name}")).unwrap();
+            src[start..src[..end].rfind('\n').unwrap() + 1].to_owned()
+        };
+        assert!(doc.contains(&section("format")), "format section differs");
+        for line in section("use").lines() {
+            assert!(
+                doc.contains(line.trim()),
+                "usage line missing from the guide: {line}"
+            );
+        }
+    }
+
     #[test]
     fn packing_round_trips() {
         let mut b = BlockQ3S {

@@ -1013,3 +1013,8 @@ mod tests {
         assert!(!failed.contains(&Check::ArbitraryBytes), "{report}");
     }
 }
+
+/// `docs/custom-formats.md`, compiled and run as doc tests so that the guide's code stays valid.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/custom-formats.md")]
+pub struct CustomFormatsGuide;
