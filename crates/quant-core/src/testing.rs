@@ -547,14 +547,15 @@ fn check_bound<B: BlockFormat>(
         let Some(bound) = B::max_abs_error(xs) else {
             continue;
         };
-        if !(bound >= 0.0) {
+        if bound.is_nan() || bound < 0.0 {
             return Err(fail(format!(
                 "{what}: max_abs_error returned {bound} for block {b}"
             )));
         }
         for (j, (a, r)) in xs.iter().zip(ys).enumerate() {
             let err = (a - r).abs();
-            if !(err <= bound) {
+            // NaN errors fail too.
+            if err.is_nan() || err > bound {
                 return Err(fail(format!(
                     "{what}: block {b} value {j}: |{a:e} − {r:e}| = {err:e} exceeds the bound {bound:e} (block max |x| = {amax:e})"
                 )));
@@ -1012,3 +1013,8 @@ mod tests {
         assert!(!failed.contains(&Check::ArbitraryBytes), "{report}");
     }
 }
+
+/// `docs/custom-formats.md`, compiled and run as doc tests so that the guide's code stays valid.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/custom-formats.md")]
+pub struct CustomFormatsGuide;
