@@ -1,6 +1,6 @@
 //! `q4_0`: 32 weights, `w = d·(q − 8)` (ggml `block_q4_0`).
 //!
-//! This file also hosts [`c_ops`], the small C-semantics helpers shared by the legacy block
+//! This file also hosts `c_ops`, the small C-semantics helpers shared by the legacy block
 //! formats (`q4_0` … `q8_K`, `mxfp4`, `nvfp4`, `tq1_0`, `tq2_0`).
 
 use bytemuck::{Pod, Zeroable};
