@@ -1,3 +1,4 @@
+#![allow(missing_docs)]
 //! Dequantization of 4096 values to f32 (values/ns): every format × every available backend.
 //!
 //! `cargo bench -p quant-benches --bench dequantize`

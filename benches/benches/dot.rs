@@ -1,3 +1,4 @@
+#![allow(missing_docs)]
 //! One row of 4096 values in cache: every format × every available backend (ns/row; the
 //! throughput line gives values/ns), plus the generic path (dequantize + f32 dot) on the best
 //! backend for comparison with custom formats.

@@ -1,3 +1,4 @@
+#![allow(missing_docs)]
 //! Matrix × vector out of cache: 4096×14336 and 14336×4096 weight matrices on 1 and 2 threads,
 //! reported as GB/s of weight bytes read, beside a streaming-read reference (summing a 1 GiB
 //! buffer) measured in the same run.

@@ -1,3 +1,4 @@
+#![allow(missing_docs)]
 //! Quantization of 4096 f32 values (values/ns): the activation quantizers (`q8_0`, `q8_1`, `q8_K`)
 //! on every available backend, and quant-core's reference weight quantizer for every format.
 //!
