@@ -21,6 +21,7 @@ mod error;
 pub mod formats;
 mod generic;
 mod matvec;
+mod outliers;
 mod runtime;
 pub mod scalar;
 pub mod tolerance;
@@ -40,6 +41,7 @@ pub use error::{Error, Result};
 pub use formats::{ActivationFormat, DequantizeFormat, WeightFormat};
 pub use generic::{GenericMatrix, dot_generic};
 pub use matvec::{QuantMatrix, RowTerm, Scratch};
+pub use outliers::OutlierMatrix;
 pub use runtime::{
     dequantize_with, quantize_activations, quantize_activations_into, vec_dot, vec_dot_typed,
     vec_dot_with,
