@@ -531,9 +531,10 @@ fn min_case<W, A>(
         a.iter_mut().for_each(AllMin::all_min);
         let got = f_avx2(b, &w, &a);
         let want = f_scalar(&w, &a);
-        // Unit scales: every partial sum is an integer below 2^24 (at most 7·256 values of
-        // magnitude ≤ 128·128·63·... — checked by the assert below being exact), so the results
-        // must be equal, and non-zero (the weights are chosen negative).
+        // Unit scales, constant weight quants and constant activations: every term of the sum is
+        // the same product T = 128·|w|·sc with |w|·sc < 2^13, so every partial sum is k·T with
+        // k ≤ 7·256 < 2^11, which has at most 24 significant bits: exact in f32 in any order.
+        // The results must therefore be equal, and non-zero (the weights are chosen negative).
         assert_eq!(
             got.to_bits(),
             want.to_bits(),
