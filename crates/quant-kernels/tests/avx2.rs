@@ -757,8 +757,8 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Dequantizers: bit for bit, over every bit pattern (scales included: inf/NaN propagate the same
-// way through the same IEEE operations).
+// Dequantizers: bit for bit, over every bit pattern (scales included: inf/NaN propagate through
+// the same IEEE operations; NaN payloads are compared as a class).
 // ---------------------------------------------------------------------------------------------
 
 fn deq_case<B: Pod + quant_core::BlockFormat>(
@@ -776,6 +776,13 @@ fn deq_case<B: Pod + quant_core::BlockFormat>(
     f_avx2(b, &src, &mut got);
     f_scalar(&src, &mut want);
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        // NaN is compared as a class: when two NaN operands meet (e.g. `d·q + m` with NaN `d`
+        // and `m`), which payload survives depends on operand order, which the compiler may
+        // commute for either backend (the golden README and the conformance kit do the same).
+        if w.is_nan() {
+            assert!(g.is_nan(), "{name}: value {i}: avx2 {g}, scalar NaN");
+            continue;
+        }
         assert_eq!(
             g.to_bits(),
             w.to_bits(),
