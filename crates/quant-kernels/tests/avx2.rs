@@ -531,9 +531,10 @@ fn min_case<W, A>(
         a.iter_mut().for_each(AllMin::all_min);
         let got = f_avx2(b, &w, &a);
         let want = f_scalar(&w, &a);
-        // Unit scales: every partial sum is an integer below 2^24 (at most 7·256 values of
-        // magnitude ≤ 128·128·63·... — checked by the assert below being exact), so the results
-        // must be equal, and non-zero (the weights are chosen negative).
+        // Unit scales, constant weight quants and constant activations: every term of the sum is
+        // the same product T = 128·|w|·sc with |w|·sc < 2^13, so every partial sum is k·T with
+        // k ≤ 7·256 < 2^11, which has at most 24 significant bits: exact in f32 in any order.
+        // The results must therefore be equal, and non-zero (the weights are chosen negative).
         assert_eq!(
             got.to_bits(),
             want.to_bits(),
@@ -756,8 +757,8 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Dequantizers: bit for bit, over every bit pattern (scales included: inf/NaN propagate the same
-// way through the same IEEE operations).
+// Dequantizers: bit for bit, over every bit pattern (scales included: inf/NaN propagate through
+// the same IEEE operations; NaN payloads are compared as a class).
 // ---------------------------------------------------------------------------------------------
 
 fn deq_case<B: Pod + quant_core::BlockFormat>(
@@ -775,6 +776,13 @@ fn deq_case<B: Pod + quant_core::BlockFormat>(
     f_avx2(b, &src, &mut got);
     f_scalar(&src, &mut want);
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        // NaN is compared as a class: when two NaN operands meet (e.g. `d·q + m` with NaN `d`
+        // and `m`), which payload survives depends on operand order, which the compiler may
+        // commute for either backend (the golden README and the conformance kit do the same).
+        if w.is_nan() {
+            assert!(g.is_nan(), "{name}: value {i}: avx2 {g}, scalar NaN");
+            continue;
+        }
         assert_eq!(
             g.to_bits(),
             w.to_bits(),

@@ -11,9 +11,9 @@ use quant_core::formats::{
 };
 
 use super::{
-    UE4M3, arr, arr_mut, bits_to_bytes, e8m0_to_f32_half, f16_to_f32, ld128, ld128_i8, ld128_u16,
-    ld256, mul_bytes, nibbles32, st256_f32, trit_from_scaled, unpack_k4_scales, unpack_q3k_scales,
-    words_to_bytes,
+    UE4M3, arr, arr_mut, bits_to_bytes, e8m0_to_f32_half, f16_to_f32, ld128, ld128_bcast, ld128_i8,
+    ld128_u16, ld256, mul_bytes, nibbles32, st256_f32, trit_from_scaled, unpack_k4_scales,
+    unpack_q3k_scales, words_to_bytes,
 };
 
 /// How a scaled value is finished.
@@ -95,6 +95,26 @@ fn scale16(d: f32, s: __m128i) -> [f32; 16] {
     t
 }
 
+/// A 32-value nibble block (`qs[j]` low nibble = value `j`, high nibble = value `j + 16`) to
+/// `out[i] = d·map(q[i]) (± m)`, with the 16 bytes broadcast from memory so that no lane
+/// permutation is needed.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn store32_nibbles(
+    out: &mut [f32; 32],
+    qs: &[u8; 16],
+    map: impl Fn(__m256i) -> __m256i,
+    d: f32,
+    off: Off,
+) {
+    let v = ld128_bcast(qs);
+    let m4 = _mm256_set1_epi8(0x0F);
+    let lo = _mm256_and_si256(v, m4);
+    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4);
+    store16_bcast(arr_mut(out, 0), map(lo), d, off);
+    store16_bcast(arr_mut(out, 16), map(hi), d, off);
+}
+
 /// 16 signed bytes broadcast to both 128-bit lanes (from memory: no shuffle).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -132,8 +152,9 @@ pub(super) fn dequantize_q4_0(src: &[BlockQ4_0], dst: &mut [f32]) {
         .iter()
         .zip(blocks::<32>(src.len(), dst, "dequantize_q4_0"))
     {
-        let q = _mm256_sub_epi8(nibbles32(&b.qs), _mm256_set1_epi8(8));
-        store32(out, q, f16_to_f32(b.d), Off::None);
+        let eight = _mm256_set1_epi8(8);
+        let map = |q| _mm256_sub_epi8(q, eight);
+        store32_nibbles(out, &b.qs, map, f16_to_f32(b.d), Off::None);
     }
 }
 
@@ -144,7 +165,7 @@ pub(super) fn dequantize_q4_1(src: &[BlockQ4_1], dst: &mut [f32]) {
         .zip(blocks::<32>(src.len(), dst, "dequantize_q4_1"))
     {
         let m = f16_to_f32(b.m);
-        store32(out, nibbles32(&b.qs), f16_to_f32(b.d), Off::Add(m));
+        store32_nibbles(out, &b.qs, |q| q, f16_to_f32(b.d), Off::Add(m));
     }
 }
 
@@ -226,8 +247,8 @@ pub(super) fn dequantize_iq4nl(src: &[BlockIq4Nl], dst: &mut [f32]) {
         .iter()
         .zip(blocks::<32>(src.len(), dst, "dequantize_iq4nl"))
     {
-        let q = _mm256_shuffle_epi8(table, nibbles32(&b.qs));
-        store32(out, q, f16_to_f32(b.d), Off::None);
+        let map = |q| _mm256_shuffle_epi8(table, q);
+        store32_nibbles(out, &b.qs, map, f16_to_f32(b.d), Off::None);
     }
 }
 
@@ -238,8 +259,8 @@ pub(super) fn dequantize_mxfp4(src: &[BlockMxfp4], dst: &mut [f32]) {
         .iter()
         .zip(blocks::<32>(src.len(), dst, "dequantize_mxfp4"))
     {
-        let q = _mm256_shuffle_epi8(table, nibbles32(&b.qs));
-        store32(out, q, e8m0_to_f32_half(b.e), Off::None);
+        let map = |q| _mm256_shuffle_epi8(table, q);
+        store32_nibbles(out, &b.qs, map, e8m0_to_f32_half(b.e), Off::None);
     }
 }
 
