@@ -25,7 +25,10 @@
 //!   (a format invariant the SIMD kernels rely on), every block count from 1 to 300 (32-value
 //!   blocks), 150 (nvfp4) or 40 (256-value blocks), slices starting at even and odd block indices
 //!   of a larger buffer, plus the byte-level runtime path [`vec_dot_with`](crate::vec_dot_with) on
-//!   bytes at an odd address. The float tolerance is documented at [`dot_tolerance`].
+//!   bytes at an odd address. The float tolerance is documented at [`dot_tolerance`]. Half of the
+//!   cases use "exact" rows (every scale of a row `±2^k`, activation quants in `[-8, 7]`) where
+//!   any summation order gives the same value: there the result must equal the oracle's exactly,
+//!   which checks the integer parts.
 //! * **Activation quantizers** (`q8_0`, `q8_1`, `q8_K`): random finite rows (zeros, −0, values on
 //!   rounding ties, magnitudes from 2^−40 to 2^40), output bytes must be identical.
 //! * **Dequantizers** (every format): random bytes over the full range including inf/NaN scales;
@@ -41,6 +44,8 @@ use quant_core::{BlockFormat, Format};
 use crate::Backend;
 use crate::formats::{ActivationFormat, DequantizeFormat, WeightFormat};
 use crate::scalar::Scalar;
+use crate::tolerance::abs_terms;
+pub use crate::tolerance::dot_tolerance;
 
 /// Run every check: [`check_dots`], [`check_activation_quantizers`], [`check_dequantizers`].
 ///
@@ -118,36 +123,6 @@ pub fn check_dequantizer(backend: &dyn Backend, format: Format, cases: u32) {
         Format::Q8_1 => dequant_kernel::<BlockQ8_1>(backend, cases),
         _ => crate::with_weight_type!(format, B => dequant_kernel::<B>(backend, cases),
             else => unreachable!()),
-    }
-}
-
-/// The tolerance between a backend's dot product and the scalar oracle.
-///
-/// * Block formats: `|ours − scalar| ≤ 1e-5 · sqrt(n/32) · S`, the golden README's formula, where
-///   `n` is the number of values and `S = Σ|term|` in f64 over the terms the kernels actually add
-///   up: `Σ|w_i·a_i|` over dequantized values, with the scale and min parts counted separately
-///   where the kernels keep them apart (`|d·q·a| + |m·s|` for q4_1/q5_1 with the activation's
-///   stored sum `s`; `|d·sc·q·a| + |dmin·m·a|` for q2_K/q4_K/q5_K). Why this is safe: a kernel
-///   does exact integer sums per block and then a few f32 operations per block (scale products,
-///   one accumulation) in some order; each rounds by at most 2^−24 relative to a value bounded by
-///   `S`, so two orders differ by at most about `2·3·blocks·2^−24·S` in the worst case
-///   (≤ 1.1e-4·S for 300 blocks of 32, under the bound 1.7e-4·S) and by `~sqrt(blocks)·2^−24·S`
-///   typically. ggml's own SIMD and scalar kernels stay
-///   within 0.064 of this bound on the golden cases. A wrong integer part (a mis-decoded nibble,
-///   a wrong sign) changes the result by a whole `d_w·d_a·q·a` and fails on the small block
-///   counts proptest shrinks to.
-/// * Plain floats (f32/f16/bf16): `|ours − scalar| ≤ 2·γ_n·Σ|a_i·b_i|` with
-///   `γ_n = n·2^−24 / (1 − n·2^−24)`, the classical bound of recursive summation (Higham, Accuracy
-///   and Stability of Numerical Algorithms, §3.1) that holds for any summation order and for FMA,
-///   applied to both results.
-///
-/// Non-finite results must have the same class (NaN, +inf, −inf) as the oracle's.
-pub fn dot_tolerance(format: Format, n: usize, abs_sum: f64) -> f64 {
-    if format.is_float() {
-        let nu = n as f64 * 2f64.powi(-24);
-        2.0 * nu / (1.0 - nu) * abs_sum
-    } else {
-        1e-5 * (n as f64 / 32.0).sqrt() * abs_sum
     }
 }
 
@@ -232,9 +207,20 @@ impl Rng {
     }
 }
 
-/// Byte offsets of the f16 scale fields of a block, and a fix-up for fields that are not f16.
-fn sanitize<B: BlockFormat>(blocks: &mut [B], rng: &mut Rng) {
-    let f16_fields: &[usize] = match B::FORMAT {
+/// How the float fields of generated blocks are chosen.
+#[derive(Clone, Copy, Debug)]
+enum Scales {
+    /// Random finite scales (see the module docs).
+    Random,
+    /// Every scale of the row is `±2^k` (one `k` per row), and (with `small`) every 8-bit quant
+    /// lies in `[-8, 7]`: every term of the dot product is then an integer multiple of
+    /// `2^(k_w + k_a)`, so any summation order is exact while `Σ|term| < 2^24·2^(k_w + k_a)`.
+    Exact { k: i32, small: bool },
+}
+
+/// Byte offsets of the f16 scale fields of a block.
+fn f16_fields(format: Option<Format>) -> &'static [usize] {
+    match format {
         Some(Format::Q4_0 | Format::Q5_0 | Format::Q8_0 | Format::Iq4Nl | Format::Iq4Xs) => &[0],
         Some(Format::Q4_1 | Format::Q5_1 | Format::Q8_1 | Format::Q4K | Format::Q5K) => &[0, 2],
         Some(Format::Q2K) => &[80, 82],
@@ -243,16 +229,35 @@ fn sanitize<B: BlockFormat>(blocks: &mut [B], rng: &mut Rng) {
         Some(Format::Tq1_0) => &[52],
         Some(Format::Tq2_0) => &[64],
         _ => &[],
-    };
+    }
+}
+
+/// Make random block bytes valid dot-product input: finite scales, consistent q8_K block sums.
+fn sanitize<B: BlockFormat>(blocks: &mut [B], rng: &mut Rng, scales: Scales) {
     let size = B::BLOCK_BYTES;
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(blocks);
     for block in bytes.chunks_exact_mut(size) {
-        for &off in f16_fields {
-            block[off..off + 2].copy_from_slice(&rng.scale_f16().to_le_bytes());
+        let sign = |rng: &mut Rng| if rng.below(2) == 0 { 1.0f32 } else { -1.0 };
+        for &off in f16_fields(B::FORMAT) {
+            let v = match scales {
+                Scales::Random => rng.scale_f16(),
+                Scales::Exact { k, .. } => f16::from_f32(sign(rng) * 2f32.powi(k)),
+            };
+            block[off..off + 2].copy_from_slice(&v.to_le_bytes());
         }
+        let small = matches!(scales, Scales::Exact { small: true, .. });
         match B::FORMAT {
             Some(Format::Q8K) => {
-                block[0..4].copy_from_slice(&rng.scale_f32().to_le_bytes());
+                let d = match scales {
+                    Scales::Random => rng.scale_f32(),
+                    Scales::Exact { k, .. } => sign(rng) * 2f32.powi(k),
+                };
+                block[0..4].copy_from_slice(&d.to_le_bytes());
+                if small {
+                    for q in &mut block[4..260] {
+                        *q = ((*q as i8) >> 4) as u8;
+                    }
+                }
                 for g in 0..16 {
                     let s: i16 = block[4 + 16 * g..4 + 16 * g + 16]
                         .iter()
@@ -261,18 +266,40 @@ fn sanitize<B: BlockFormat>(blocks: &mut [B], rng: &mut Rng) {
                     block[260 + 2 * g..262 + 2 * g].copy_from_slice(&s.to_le_bytes());
                 }
             }
+            Some(f @ (Format::Q8_0 | Format::Q8_1)) if small => {
+                let start = if f == Format::Q8_0 { 2 } else { 4 };
+                for q in &mut block[start..] {
+                    *q = ((*q as i8) >> 4) as u8;
+                }
+            }
             // E8M0 exponents up to 150 (2^22): the dot stays far from f32 overflow.
-            Some(Format::Mxfp4) => block[0] = rng.below(151) as u8,
+            Some(Format::Mxfp4) => {
+                block[0] = match scales {
+                    Scales::Random => rng.below(151) as u8,
+                    Scales::Exact { k, .. } => (128 + k) as u8,
+                }
+            }
+            // UE4M3 scales 2^(e-8) with a zero mantissa.
+            Some(Format::Nvfp4) => {
+                if let Scales::Exact { k, .. } = scales {
+                    block[..4].fill(((k + 8) as u8) << 3);
+                }
+            }
             _ => {}
         }
     }
 }
 
-/// Random blocks for a dot product: plain floats get finite values of moderate magnitude.
-fn random_blocks<B: BlockFormat>(n: usize, rng: &mut Rng) -> Vec<B> {
+/// Random blocks for a dot product: plain floats get finite values of moderate magnitude (small
+/// integers in the exact mode).
+fn random_blocks<B: BlockFormat>(n: usize, rng: &mut Rng, scales: Scales) -> Vec<B> {
     let mut v = vec![B::zeroed(); n];
-    match B::FORMAT {
-        Some(Format::F32) | Some(Format::Bf16) => {
+    match (B::FORMAT, scales) {
+        (Some(Format::F32 | Format::F16 | Format::Bf16), Scales::Exact { .. }) => {
+            let vals: Vec<f32> = (0..n).map(|_| rng.below(33) as f32 - 16.0).collect();
+            B::quantize_blocks(&vals, None, &mut v);
+        }
+        (Some(Format::F32 | Format::Bf16), Scales::Random) => {
             // Magnitudes in [2^-30, 2^20): products and sums stay normal and finite.
             let vals: Vec<f32> = (0..n)
                 .map(|_| {
@@ -283,7 +310,7 @@ fn random_blocks<B: BlockFormat>(n: usize, rng: &mut Rng) -> Vec<B> {
                 .collect();
             B::quantize_blocks(&vals, None, &mut v);
         }
-        Some(Format::F16) => {
+        (Some(Format::F16), Scales::Random) => {
             // Every finite f16 (the largest products, 2^32, cannot overflow an f32 sum).
             let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut v);
             for h in bytes.chunks_exact_mut(2) {
@@ -296,64 +323,10 @@ fn random_blocks<B: BlockFormat>(n: usize, rng: &mut Rng) -> Vec<B> {
         }
         _ => {
             rng.fill(bytemuck::cast_slice_mut(&mut v));
-            sanitize(&mut v, rng);
+            sanitize(&mut v, rng, scales);
         }
     }
     v
-}
-
-fn dequant_ref<B: BlockFormat>(blocks: &[B]) -> Vec<f32> {
-    quant_core::dequantize_row_to_vec(blocks)
-}
-
-/// Blocks with the byte range `field` set to zero (to dequantize one part of a block).
-fn with_zeroed<B: BlockFormat>(blocks: &[B], field: core::ops::Range<usize>) -> Vec<B> {
-    let mut v = blocks.to_vec();
-    for b in bytemuck::cast_slice_mut::<B, u8>(&mut v).chunks_exact_mut(B::BLOCK_BYTES) {
-        b[field.clone()].fill(0);
-    }
-    v
-}
-
-fn abs_dot(w: &[f32], a: &[f32]) -> f64 {
-    w.iter()
-        .zip(a)
-        .map(|(x, y)| (f64::from(*x) * f64::from(*y)).abs())
-        .sum()
-}
-
-/// `S` of [`dot_tolerance`] for a weight row and an activation row.
-fn abs_terms<W: WeightFormat>(w: &[W], a: &[W::Activation]) -> f64 {
-    let ad = dequant_ref(a);
-    match W::FORMAT {
-        Some(Format::Q4_1 | Format::Q5_1) => {
-            // (d_w·d_a)·Σq·q_a + m·s: dequantize without m, then add Σ|m·s| per block.
-            let wd = dequant_ref(&with_zeroed(w, 2..4));
-            let wb: &[u8] = bytemuck::cast_slice(w);
-            let ab: &[u8] = bytemuck::cast_slice(a);
-            let ms: f64 = wb
-                .chunks_exact(W::BLOCK_BYTES)
-                .zip(ab.chunks_exact(36))
-                .map(|(x, y)| {
-                    let m = f16::from_le_bytes([x[2], x[3]]).to_f32();
-                    let s = f16::from_le_bytes([y[2], y[3]]).to_f32();
-                    (f64::from(m) * f64::from(s)).abs()
-                })
-                .sum();
-            abs_dot(&wd, &ad) + ms
-        }
-        Some(f @ (Format::Q2K | Format::Q4K | Format::Q5K)) => {
-            let (d, dmin) = if f == Format::Q2K {
-                (80..82, 82..84)
-            } else {
-                (0..2, 2..4)
-            };
-            let scale_part = dequant_ref(&with_zeroed(w, dmin));
-            let min_part = dequant_ref(&with_zeroed(w, d));
-            abs_dot(&scale_part, &ad) + abs_dot(&min_part, &ad)
-        }
-        _ => abs_dot(&dequant_ref(w), &ad),
-    }
 }
 
 fn class(v: f32) -> u8 {
@@ -390,21 +363,56 @@ fn dot_kernel<W: WeightFormat>(backend: &dyn Backend, format: Format, cases: u32
         W::Activation::NAME
     );
     let a_len = <W::Activation as BlockFormat>::BLOCK_LEN;
-    let strategy = (counts(max_blocks(W::BLOCK_LEN)), 0..2usize, any::<u64>());
-    run(&what, cases, strategy, |(nw, offset, seed)| {
+    let strategy = (
+        counts(max_blocks(W::BLOCK_LEN)),
+        0..2usize,
+        any::<u64>(),
+        any::<bool>(),
+    );
+    run(&what, cases, strategy, |(nw, offset, seed, exact)| {
         let mut rng = Rng(seed);
         let n = nw * W::BLOCK_LEN;
         let na = n / a_len;
+        let (kw, ka) = if format.is_float() {
+            (0, 0)
+        } else {
+            (rng.below(12) as i32 - 7, rng.below(12) as i32 - 7)
+        };
+        let (ws, as_) = if exact {
+            (
+                Scales::Exact {
+                    k: kw,
+                    small: false,
+                },
+                Scales::Exact { k: ka, small: true },
+            )
+        } else {
+            (Scales::Random, Scales::Random)
+        };
         // Slices at `offset` blocks into larger buffers: odd offsets start at odd block indices.
-        let wbuf = random_blocks::<W>(nw + offset, &mut rng);
-        let abuf = random_blocks::<W::Activation>(na + offset, &mut rng);
+        let wbuf = random_blocks::<W>(nw + offset, &mut rng, ws);
+        let abuf = random_blocks::<W::Activation>(na + offset, &mut rng, as_);
         let (w, a) = (&wbuf[offset..], &abuf[offset..]);
         let want = W::dot(&Scalar, w, a);
         let got = W::dot(backend, w, a);
+        let abs_sum = abs_terms::<W>(w, a);
         if !want.is_finite() || !got.is_finite() {
             prop_assert_eq!(class(got), class(want), "got {:e}, scalar {:e}", got, want);
+        } else if exact && abs_sum < 2f64.powi(24 + kw + ka) {
+            // Every term and partial sum is an exactly representable multiple of 2^(kw+ka):
+            // every summation order gives the same value, so the integer parts are checked
+            // exactly.
+            prop_assert!(
+                got == want,
+                "n = {} (exact case: scales ±2^{} and ±2^{}): got {:e}, scalar {:e}",
+                n,
+                kw,
+                ka,
+                got,
+                want
+            );
         } else {
-            let tol = dot_tolerance(format, n, abs_terms::<W>(w, a));
+            let tol = dot_tolerance(format, n, abs_sum);
             let diff = (f64::from(got) - f64::from(want)).abs();
             prop_assert!(
                 diff <= tol,

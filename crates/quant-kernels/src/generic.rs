@@ -25,9 +25,11 @@ const CHUNK: usize = 1024;
 /// use quant_kernels::{best, dot_generic};
 /// let w: Vec<f32> = (0..64).map(|i| (i as f32 - 32.0) / 32.0).collect();
 /// let blocks: Vec<BlockQ4_0> = quantize_row_to_vec(&w, None)?;
-/// let x = vec![1.0f32; 64];
-/// let exact: f32 = w.iter().sum();
-/// assert!((dot_generic(best(), &blocks, &x) - exact).abs() < 0.5);
+/// let x: Vec<f32> = (0..64).map(|i| (i % 3) as f32).collect();
+/// // Equals the f32 dot of the dequantized row up to summation order.
+/// let deq = quant_core::dequantize_row_to_vec(&blocks);
+/// let want: f32 = deq.iter().zip(&x).map(|(a, b)| a * b).sum();
+/// assert!((dot_generic(best(), &blocks, &x) - want).abs() <= 1e-5 * want.abs().max(1.0));
 /// # Ok::<(), quant_core::Error>(())
 /// ```
 ///
