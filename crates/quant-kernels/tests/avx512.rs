@@ -730,3 +730,91 @@ fn conformance_kit() {
         quant_kernels::conformance::check_all(b, 32);
     }
 }
+
+// ---------------------------------------------------------------------------- timing (manual)
+
+/// Nanoseconds per call, median of 15 runs of `reps` calls.
+fn time_ns(reps: u32, mut f: impl FnMut() -> f32) -> f64 {
+    let mut runs: Vec<f64> = (0..15)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                std::hint::black_box(f());
+            }
+            t.elapsed().as_nanos() as f64 / f64::from(reps)
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs[7]
+}
+
+/// ns per 4096-value row (in L1) of every dot product on every tier and on scalar. Run with
+/// `cargo test --release -p quant-kernels --test avx512 -- --ignored --nocapture timing`;
+/// prints numbers, asserts nothing.
+#[test]
+#[ignore = "manual timing, prints ns/row"]
+fn timing_dot_4096() {
+    fn row<T: Finite>(n: usize, seed: u8) -> Vec<T> {
+        let bytes: Vec<u8> = (0..n * size_of::<T>())
+            .map(|i| (i as u8).wrapping_mul(151).wrapping_add(seed) ^ (i >> 7) as u8)
+            .collect();
+        blocks(&bytes, true)
+    }
+    let mut backends: Vec<&'static dyn Backend> = tiers();
+    backends.push(&SCALAR);
+    let (w40, w41, w50, w51, w80) = (
+        row::<BlockQ4_0>(128, 1),
+        row::<BlockQ4_1>(128, 2),
+        row::<BlockQ5_0>(128, 3),
+        row::<BlockQ5_1>(128, 4),
+        row::<BlockQ8_0>(128, 5),
+    );
+    let (wnl, wmx, wnv) = (
+        row::<BlockIq4Nl>(128, 6),
+        row::<BlockMxfp4>(128, 7),
+        row::<BlockNvfp4>(64, 8),
+    );
+    let (w2, w3, w4, w5, w6, w8, wxs, wt1, wt2) = (
+        row::<BlockQ2K>(16, 9),
+        row::<BlockQ3K>(16, 10),
+        row::<BlockQ4K>(16, 11),
+        row::<BlockQ5K>(16, 12),
+        row::<BlockQ6K>(16, 13),
+        row::<BlockQ8K>(16, 14),
+        row::<BlockIq4Xs>(16, 15),
+        row::<BlockTq1_0>(16, 16),
+        row::<BlockTq2_0>(16, 17),
+    );
+    let (a0, a1, ak) = (
+        row::<BlockQ8_0>(128, 20),
+        row::<BlockQ8_1>(128, 21),
+        row::<BlockQ8K>(16, 22),
+    );
+    let cases: [Case<'_>; 17] = [
+        ("q8_0", &|b| b.dot_q8_0_q8_0(&w80, &a0)),
+        ("q4_0", &|b| b.dot_q4_0_q8_0(&w40, &a0)),
+        ("q4_1", &|b| b.dot_q4_1_q8_1(&w41, &a1)),
+        ("q5_0", &|b| b.dot_q5_0_q8_0(&w50, &a0)),
+        ("q5_1", &|b| b.dot_q5_1_q8_1(&w51, &a1)),
+        ("iq4_nl", &|b| b.dot_iq4nl_q8_0(&wnl, &a0)),
+        ("mxfp4", &|b| b.dot_mxfp4_q8_0(&wmx, &a0)),
+        ("nvfp4", &|b| b.dot_nvfp4_q8_0(&wnv, &a0)),
+        ("q2_K", &|b| b.dot_q2k_q8k(&w2, &ak)),
+        ("q3_K", &|b| b.dot_q3k_q8k(&w3, &ak)),
+        ("q4_K", &|b| b.dot_q4k_q8k(&w4, &ak)),
+        ("q5_K", &|b| b.dot_q5k_q8k(&w5, &ak)),
+        ("q6_K", &|b| b.dot_q6k_q8k(&w6, &ak)),
+        ("q8_K", &|b| b.dot_q8k_q8k(&w8, &ak)),
+        ("iq4_xs", &|b| b.dot_iq4xs_q8k(&wxs, &ak)),
+        ("tq1_0", &|b| b.dot_tq1_0_q8k(&wt1, &ak)),
+        ("tq2_0", &|b| b.dot_tq2_0_q8k(&wt2, &ak)),
+    ];
+    for (name, f) in cases {
+        let line: Vec<String> = backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| format!("{}#{i} {:8.1}", b.name(), time_ns(2000, || f(*b))))
+            .collect();
+        println!("{name:7} ns/row(4096): {}", line.join("  "));
+    }
+}
