@@ -1,6 +1,6 @@
 //! The [`Backend`] trait: one implementation per instruction set.
 //!
-//! Every method has a default that calls the [`scalar`](crate::scalar) oracle, so a backend
+//! Every method has a default that calls the [`scalar`] oracle, so a backend
 //! (built in or downstream) overrides exactly the kernels it accelerates and inherits correct
 //! behaviour for the rest. The conformance kit checks every method against the scalar backend.
 
@@ -20,7 +20,8 @@ use crate::scalar;
 ///   (`w.len() * W::BLOCK_LEN == a.len() * A::BLOCK_LEN`) and may panic otherwise (the runtime
 ///   entry points check lengths first and return errors).
 /// * Integer parts of a dot product are exact; the float result may differ from the scalar oracle
-///   only by summation order (see `docs/testing.md` for the tolerance).
+///   only by summation order (see [`tolerance::dot_tolerance`](crate::tolerance::dot_tolerance) and
+///   `docs/kernels.md`).
 /// * Activation quantizers produce exactly the bytes of quant-core's reference quantizers.
 /// * Dequantizers produce exactly the values of quant-core's reference dequantizers (bit for bit).
 /// * Kernels never read or write outside the given slices and accept every bit pattern of the

@@ -2,7 +2,7 @@
 //! a weight format pairs with, and which backend method computes its dot product, quantizes its
 //! activations or dequantizes it.
 //!
-//! The generic products ([`QuantMatrix`](crate::QuantMatrix), [`vec_dot_typed`]) are written once
+//! The generic products ([`QuantMatrix`](crate::QuantMatrix), [`vec_dot_typed`](crate::vec_dot_typed)) are written once
 //! over these traits and monomorphised for every built-in format.
 
 use half::{bf16, f16};
@@ -154,10 +154,18 @@ impl DequantizeFormat for f32 {
     }
 }
 
-/// Run `$body` with `$W` bound to the block type of the weight format `$fmt`; evaluates `$none`
-/// for `q8_1` (no dot product as a weight).
+/// Run `$body` with the type alias `$W` bound to the block type of the weight format `$fmt`
+/// (a [`WeightFormat`](crate::WeightFormat)); evaluates `$none` for `q8_1` (no dot product as a
+/// weight) and for formats added to quant-core later.
+///
+/// ```
+/// use quant_core::{BlockFormat, Format};
+/// let len = quant_kernels::with_weight_type!(Format::Q4K, W => Some(W::BLOCK_LEN), else => None);
+/// assert_eq!(len, Some(256));
+/// let none = quant_kernels::with_weight_type!(Format::Q8_1, W => Some(W::BLOCK_LEN), else => None);
+/// assert_eq!(none, None);
+/// ```
 #[macro_export]
-#[doc(hidden)]
 macro_rules! with_weight_type {
     ($fmt:expr, $W:ident => $body:expr, else => $none:expr) => {{
         use $crate::__private::quant_core::Format as __F;

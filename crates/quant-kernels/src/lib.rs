@@ -10,9 +10,12 @@
 //!   entry points on raw ggml bytes.
 //! * [`QuantMatrix`]: matrix × vector and matrix × small batch, rows split across threads.
 //! * [`dot_generic`] / [`GenericMatrix`]: the same products for any user [`quant_core::BlockFormat`].
-//! * `conformance` (feature `conformance`): checks any backend against [`scalar`].
+//! * `conformance` (feature `conformance`): checks any backend against [`scalar`];
+//!   [`tolerance`]: the float tolerance policy; [`bench`](mod@bench): timing a backend beside the built-in
+//!   ones.
 
 pub mod backend;
+pub mod bench;
 pub mod dispatch;
 mod error;
 pub mod formats;

@@ -51,9 +51,10 @@ pub(crate) fn best_indices<const N: usize>(x: &[f32; N], d: f32) -> [u8; N] {
         let k = f32::from(kv) * d;
         for j in 0..N {
             let err = (k - ax[j]).abs();
-            let better = err < best_err[j];
-            best_err[j] = if better { err } else { best_err[j] };
-            best[j] = if better { i as u32 } else { best[j] };
+            // Select with a bit mask: written with `if`, LLVM turns it into per-lane branches.
+            let m = 0u32.wrapping_sub(u32::from(err < best_err[j]));
+            best_err[j] = f32::from_bits((err.to_bits() & m) | (best_err[j].to_bits() & !m));
+            best[j] = (i as u32 & m) | (best[j] & !m);
         }
     }
     let mut out = [0u8; N];
@@ -76,7 +77,9 @@ pub(crate) fn best_indices<const N: usize>(x: &[f32; N], d: f32) -> [u8; N] {
 #[inline]
 fn shared_exponent(amax: f32) -> u8 {
     if amax > 0.0 {
-        c_ops::cvtt(amax.log2().floor() - 2.0 + 127.0) as u8
+        // floorf(l) − 2 + 127 is an exact integer in f32 (|l| ≤ 150), so the conversion is
+        // the integer itself, wrapped to the low byte.
+        (c_ops::floor_in_range(amax.log2()) - 2 + 127) as u8
     } else {
         0
     }

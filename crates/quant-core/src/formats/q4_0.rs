@@ -87,14 +87,18 @@ pub(crate) mod c_ops {
         (s - MAGIC, (s.to_bits() as i32 & 0x007f_ffff) - 0x0040_0000)
     }
 
-    /// [`cvtt`] (truncation toward zero) for `|v| < 2²¹`, branch-free and vectorizable. The
-    /// quantizers use it on blocks whose inverse scale is finite, where every scaled value is
-    /// bounded by the quant range.
+    /// `floorf(v)` as an integer for `|v| < 2²¹` (no libm call: `floorf` is one on x86-64
+    /// without SSE4.1).
     #[inline(always)]
-    pub(crate) fn trunc_in_range(v: f32) -> i32 {
+    pub(crate) fn floor_in_range(v: f32) -> i32 {
         let (r, i) = rne(v);
-        // Undo rounding away from zero: r > v ≥ 0 or r < v < 0.
-        i - i32::from((v >= 0.0) & (r > v)) + i32::from((v < 0.0) & (r < v))
+        i - i32::from(r > v)
+    }
+
+    /// [`cvtt`] for `0 ≤ v < 2²¹` (truncation is then `floor`), branch-free and vectorizable.
+    #[inline(always)]
+    pub(crate) fn trunc_nonneg_in_range(v: f32) -> i32 {
+        floor_in_range(v)
     }
 
     /// [`roundf_i32`] (round half away from zero) for `|v| < 2²¹`, branch-free and
@@ -119,13 +123,26 @@ pub(crate) mod c_ops {
                 *m = if a > *m { a } else { *m };
             }
         }
-        let mut amax = 0.0f32;
-        for a in lanes.into_iter().chain(rest.iter().map(|v| v.abs())) {
+        let mut amax = reduce8(lanes, |a, b| if b > a { b } else { a });
+        for a in rest.iter().map(|v| v.abs()) {
             if a > amax {
                 amax = a;
             }
         }
         amax
+    }
+
+    /// Tree reduction of 8 lanes (shorter dependency chain than a sequential scan; only used
+    /// for `min`/`max`, whose result does not depend on the order).
+    #[inline(always)]
+    fn reduce8(mut l: [f32; 8], f: impl Fn(f32, f32) -> f32) -> f32 {
+        for k in 0..4 {
+            l[k] = f(l[k], l[k + 4]);
+        }
+        for k in 0..2 {
+            l[k] = f(l[k], l[k + 2]);
+        }
+        f(l[0], l[1])
     }
 
     /// ggml's `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }` scan: the largest magnitude
@@ -164,16 +181,14 @@ pub(crate) mod c_ops {
                 hi[k] = if v > hi[k] { v } else { hi[k] };
             }
         }
-        let mut min = f32::MAX;
-        let mut max = -f32::MAX;
-        for v in lo.iter().chain(rest) {
-            if *v < min {
-                min = *v;
+        let mut min = reduce8(lo, |a, b| if b < a { b } else { a });
+        let mut max = reduce8(hi, |a, b| if b > a { b } else { a });
+        for &v in rest {
+            if v < min {
+                min = v;
             }
-        }
-        for v in hi.iter().chain(rest) {
-            if *v > max {
-                max = *v;
+            if v > max {
+                max = v;
             }
         }
         (min, max)
@@ -237,25 +252,27 @@ pub(crate) mod c_ops {
 fn quantize_block_ref(x: &[f32; 32]) -> BlockQ4_0 {
     let (_, max) = c_ops::abs_max_signed(x);
     // All-zero blocks: max = +0 so d = -0 (ggml stores 0x8000 whatever the zeros' signs).
-    let d = max / -8.0;
+    // `max / -8` in ggml; multiplying by the exact reciprocal of a power of two rounds the same
+    // real number, so it gives the same f32 (also for subnormal results).
+    let d = max * -0.125;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     let q = if id.is_finite() {
-        // x·id + 8.5 ∈ [0.5 − 2⁻¹⁹, 16.5 + 2⁻¹⁹]: the vectorizable truncation is exact.
-        quants(x, id, c_ops::trunc_in_range)
+        // x·id + 8.5 ∈ [0.5 − 2⁻¹⁹, 16.5 + 2⁻¹⁹]: the int8_t cast is a no-op and the vectorizable
+        // truncation of a non-negative value is exact.
+        quants(x, id, |v| c_ops::trunc_nonneg_in_range(v).min(15) as u8)
     } else {
         // |max| < 8·2⁻¹²⁸: x·id is ±inf or NaN, converted as x86 does.
-        quants(x, id, c_ops::cvtt)
+        quants(x, id, |v| i32::from(c_ops::cvtt(v) as i8).min(15) as u8)
     };
     pack(f16::from_f32(d), &q)
 }
 
-/// `MIN(15, (int8_t)(x·id + 8.5f))` with the given float → int conversion.
+/// `MIN(15, (int8_t)(x·id + 8.5f))`, with `conv` doing the `MIN(15, (int8_t)…)` part.
 #[inline(always)]
-fn quants(x: &[f32; 32], id: f32, trunc: impl Fn(f32) -> i32) -> [u8; 32] {
+fn quants(x: &[f32; 32], id: f32, conv: impl Fn(f32) -> u8) -> [u8; 32] {
     let mut q = [0u8; 32];
     for (q, v) in q.iter_mut().zip(x) {
-        let t = i32::from(trunc(v * id + 8.5) as i8);
-        *q = t.min(15) as u8;
+        *q = conv(v * id + 8.5);
     }
     q
 }
@@ -385,7 +402,9 @@ mod tests {
     #[test]
     fn branch_free_truncation_matches_cast() {
         for v in probe_values() {
-            assert_eq!(c_ops::trunc_in_range(v), v as i32, "trunc({v:e})");
+            if v >= 0.0 {
+                assert_eq!(c_ops::trunc_nonneg_in_range(v), v as i32, "trunc({v:e})");
+            }
             assert_eq!(c_ops::cvtt(v), v as i32, "cvtt({v:e})");
         }
     }

@@ -28,22 +28,24 @@ fn quantize_block_ref(x: &[f32; 32]) -> BlockQ4_1 {
     let d = (max - min) / 15.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     let q = if id.is_finite() {
-        // (x − min)·id + 0.5 ∈ [0.5, 15.5 + 2⁻¹⁸]: the vectorizable truncation is exact.
-        quants(x, min, id, c_ops::trunc_in_range)
+        // (x − min)·id + 0.5 ∈ [0.5, 15.5 + 2⁻¹⁸]: the int8_t cast and the MIN are no-ops and
+        // the vectorizable truncation of a non-negative value is exact.
+        quants(x, min, id, |v| c_ops::trunc_nonneg_in_range(v) as u8)
     } else {
         // max − min < 15·2⁻¹²⁸: the scaled values are inf or NaN, converted as x86 does.
-        quants(x, min, id, c_ops::cvtt)
+        quants(x, min, id, |v| {
+            i32::from(c_ops::cvtt(v) as i8).min(15) as u8
+        })
     };
     pack(f16::from_f32(d), f16::from_f32(min), &q)
 }
 
-/// `MIN(15, (int8_t)((x − min)·id + 0.5f))` with the given float → int conversion.
+/// `MIN(15, (int8_t)((x − min)·id + 0.5f))`, with `conv` doing the `MIN(15, (int8_t)…)` part.
 #[inline(always)]
-fn quants(x: &[f32; 32], min: f32, id: f32, trunc: impl Fn(f32) -> i32) -> [u8; 32] {
+fn quants(x: &[f32; 32], min: f32, id: f32, conv: impl Fn(f32) -> u8) -> [u8; 32] {
     let mut q = [0u8; 32];
     for (q, v) in q.iter_mut().zip(x) {
-        let t = i32::from(trunc((v - min) * id + 0.5) as i8);
-        *q = t.min(15) as u8;
+        *q = conv((v - min) * id + 0.5);
     }
     q
 }

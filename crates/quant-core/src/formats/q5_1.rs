@@ -32,7 +32,7 @@ fn quantize_block_ref(x: &[f32; 32]) -> BlockQ5_1 {
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     let q = if id.is_finite() {
         // (x − min)·id + 0.5 ∈ [0.5, 31.5 + 2⁻¹⁷]: the vectorizable truncation is exact.
-        quants(x, min, id, c_ops::trunc_in_range)
+        quants(x, min, id, c_ops::trunc_nonneg_in_range)
     } else {
         // max − min < 31·2⁻¹²⁸: the scaled values are inf or NaN, converted as x86 does.
         quants(x, min, id, c_ops::cvtt)
