@@ -10,7 +10,7 @@ use quant_core::formats::{
 };
 use quant_core::{
     BlockFormat, Format, blocks_as_bytes, blocks_from_bytes_unaligned, dequantize,
-    dequantize_row_to_vec, quantize, quantize_row_to_vec,
+    dequantize_row_to_vec, quantize, quantize_row, quantize_row_to_vec,
 };
 
 /// Dequantize `bytes` through the typed and the runtime API, checking both against `want`.
@@ -68,7 +68,8 @@ fn check_type<B: BlockFormat>(format: Format, ref_equals_chunk: bool) -> usize {
         // Importance-weighted path.
         let imat = case.f32s("imatrix").expect("imatrix");
         let want = case.bytes("imat_q").expect(".imat.q");
-        let typed = quantize_row_to_vec::<B>(&x, Some(&imat)).unwrap();
+        let mut typed = vec![B::zeroed(); x.len() / B::BLOCK_LEN];
+        quantize_row::<B>(&x, Some(&imat), &mut typed).unwrap();
         golden::assert_bytes_eq(
             &what("quantize_row imatrix vs .imat.q"),
             blocks_as_bytes(&typed),
