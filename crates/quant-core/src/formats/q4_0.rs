@@ -1,6 +1,6 @@
 //! `q4_0`: 32 weights, `w = d·(q − 8)` (ggml `block_q4_0`).
 //!
-//! This file also hosts [`c_ops`], the small C-semantics helpers shared by the legacy block
+//! This file also hosts `c_ops`, the small C-semantics helpers shared by the legacy block
 //! formats (`q4_0` … `q8_K`, `mxfp4`, `nvfp4`, `tq1_0`, `tq2_0`).
 
 use bytemuck::{Pod, Zeroable};
@@ -259,7 +259,10 @@ fn quantize_block_ref(x: &[f32; 32]) -> BlockQ4_0 {
     let q = if id.is_finite() {
         // x·id + 8.5 ∈ [0.5 − 2⁻¹⁹, 16.5 + 2⁻¹⁹]: the int8_t cast is a no-op and the vectorizable
         // truncation of a non-negative value is exact.
-        quants(x, id, |v| c_ops::trunc_nonneg_in_range(v).min(15) as u8)
+        // MIN(15, trunc(v)) = trunc(min(v, 15.5)) for v ≥ 0 (a float min is one instruction).
+        quants(x, id, |v| {
+            c_ops::trunc_nonneg_in_range(if v < 15.5 { v } else { 15.5 }) as u8
+        })
     } else {
         // |max| < 8·2⁻¹²⁸: x·id is ±inf or NaN, converted as x86 does.
         quants(x, id, |v| i32::from(c_ops::cvtt(v) as i8).min(15) as u8)

@@ -75,6 +75,10 @@ impl BlockFormat for BlockQ5_1 {
     const BLOCK_LEN: usize = 32;
     const FORMAT: Option<Format> = Some(Format::Q5_1);
     const USES_IMPORTANCE: bool = true;
+    // Not claimed requantize-stable: a block whose spread `max − min` is non-zero but so small
+    // that `f16(d)` underflows to 0 (e.g. a constant block with one value an ulp higher) keeps
+    // non-zero quants with `d = 0`, and its dequantized (constant) block requantizes to all-zero
+    // quants. Otherwise no counterexample was found (proptests with offsets, binade crossings).
 
     /// Without importance weights: `quantize_row_q5_1_ref`. With them: ggml's
     /// `quantize_row_q5_1_impl` (weights `qw·sqrt(σ² + x²)`, σ² the mean square of the whole
