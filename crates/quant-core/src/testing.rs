@@ -547,14 +547,15 @@ fn check_bound<B: BlockFormat>(
         let Some(bound) = B::max_abs_error(xs) else {
             continue;
         };
-        if !(bound >= 0.0) {
+        if bound.is_nan() || bound < 0.0 {
             return Err(fail(format!(
                 "{what}: max_abs_error returned {bound} for block {b}"
             )));
         }
         for (j, (a, r)) in xs.iter().zip(ys).enumerate() {
             let err = (a - r).abs();
-            if !(err <= bound) {
+            // NaN errors fail too.
+            if err.is_nan() || err > bound {
                 return Err(fail(format!(
                     "{what}: block {b} value {j}: |{a:e} − {r:e}| = {err:e} exceeds the bound {bound:e} (block max |x| = {amax:e})"
                 )));
@@ -665,9 +666,8 @@ pub fn check_requantize_stable<B: BlockFormat>(config: &KitConfig) -> Result<(),
             let y2 = dequantize_row_to_vec(&q2);
             let bl = B::BLOCK_LEN;
             // A block may change its bytes only if it still means exactly the same values.
-            let changed = (0..q.len()).find(|&b| {
-                q[b] != q2[b] && y[b * bl..(b + 1) * bl] != y2[b * bl..(b + 1) * bl]
-            });
+            let changed = (0..q.len())
+                .find(|&b| q[b] != q2[b] && y[b * bl..(b + 1) * bl] != y2[b * bl..(b + 1) * bl]);
             if let Some(b) = changed {
                 return Err(fail(format!(
                     "re-quantizing the dequantized row changes block {b}: {:?} -> {:?}",
@@ -1013,3 +1013,8 @@ mod tests {
         assert!(!failed.contains(&Check::ArbitraryBytes), "{report}");
     }
 }
+
+/// `docs/custom-formats.md`, compiled and run as doc tests so that the guide's code stays valid.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/custom-formats.md")]
+pub struct CustomFormatsGuide;

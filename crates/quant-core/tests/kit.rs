@@ -1,14 +1,22 @@
 //! The property-test kit (`quant_core::testing`) on every built-in format: f32, f16, bf16 and
-//! every block format. One test per format so that a failure names it.
+//! every block format, one test per (format, check) so that a failure names both.
+//!
+//! Checks that currently fail on a format are kept as `#[ignore]`d tests whose reason names the
+//! finding (run them with `cargo test -p quant-core --test kit -- --ignored`); see
+//! `known_failures` below. Set `KIT_CASES` to run more cases than the default 64 per check.
 
 use quant_core::formats::*;
 use quant_core::half::{bf16, f16};
-use quant_core::testing::{KitConfig, check_format};
+use quant_core::testing::{self, KitConfig};
 use quant_core::{BlockFormat, Format};
 
-/// 64 cases per check keeps the whole file well under a minute at opt-level 3.
+/// 64 cases per check keeps the whole file at a few seconds at opt-level 3.
 fn config<B: BlockFormat>() -> KitConfig {
-    let c = KitConfig::default().with_cases(64);
+    let cases = std::env::var("KIT_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
+    let c = KitConfig::default().with_cases(cases);
     // Plain floats have one value per block: give them rows of up to 64 values.
     if B::BLOCK_LEN == 1 {
         c.with_max_blocks(64)
@@ -17,49 +25,163 @@ fn config<B: BlockFormat>() -> KitConfig {
     }
 }
 
-macro_rules! kit_tests {
-    ($($name:ident => $ty:ty),* $(,)?) => {
+macro_rules! check_fns {
+    ($($check:ident),*) => {
         $(
-            #[test]
-            fn $name() {
-                if let Err(report) = check_format::<$ty>(&config::<$ty>()) {
-                    panic!("{report}");
+            fn $check<B: BlockFormat>() {
+                if let Err(failure) = testing::$check::<B>(&config::<B>()) {
+                    panic!("{failure}");
                 }
             }
         )*
+    };
+}
 
-        /// The list above covers every built-in format.
-        #[test]
-        fn every_format_is_covered() {
-            let mut covered = vec![$(<$ty as BlockFormat>::FORMAT),*];
-            covered.sort();
-            let mut all: Vec<Option<Format>> = Format::ALL.into_iter().map(Some).collect();
-            all.sort();
-            assert_eq!(covered, all);
+check_fns!(
+    check_round_trip_error,
+    check_determinism,
+    check_requantize_stable,
+    check_arbitrary_bytes,
+    check_input_errors,
+    check_importance
+);
+
+/// Every check on a format (or the listed ones), one `#[test]` each in a module named after it.
+macro_rules! kit {
+    ($m:ident => $ty:ty) => {
+        kit!($m => $ty: check_round_trip_error, check_determinism, check_requantize_stable,
+            check_arbitrary_bytes, check_input_errors, check_importance);
+    };
+    ($m:ident => $ty:ty: $($check:ident),+ $(,)?) => {
+        mod $m {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $check() {
+                    super::$check::<$ty>();
+                }
+            )+
         }
     };
 }
 
-kit_tests! {
-    kit_f32 => f32,
-    kit_f16 => f16,
-    kit_bf16 => bf16,
-    kit_q4_0 => BlockQ4_0,
-    kit_q4_1 => BlockQ4_1,
-    kit_q5_0 => BlockQ5_0,
-    kit_q5_1 => BlockQ5_1,
-    kit_q8_0 => BlockQ8_0,
-    kit_q8_1 => BlockQ8_1,
-    kit_q2_k => BlockQ2K,
-    kit_q3_k => BlockQ3K,
-    kit_q4_k => BlockQ4K,
-    kit_q5_k => BlockQ5K,
-    kit_q6_k => BlockQ6K,
-    kit_q8_k => BlockQ8K,
-    kit_iq4_nl => BlockIq4Nl,
-    kit_iq4_xs => BlockIq4Xs,
-    kit_tq1_0 => BlockTq1_0,
-    kit_tq2_0 => BlockTq2_0,
-    kit_mxfp4 => BlockMxfp4,
-    kit_nvfp4 => BlockNvfp4,
+/// A check that fails today, with the finding as the ignore reason.
+macro_rules! known_failure {
+    ($name:ident => $ty:ty, $check:ident, $why:literal) => {
+        #[test]
+        #[ignore = $why]
+        fn $name() {
+            $check::<$ty>();
+        }
+    };
+}
+
+kit!(float_f32 => f32);
+kit!(float_f16 => f16);
+kit!(float_bf16 => bf16);
+kit!(q8_0 => BlockQ8_0);
+kit!(q8_1 => BlockQ8_1);
+kit!(q8_k => BlockQ8K);
+kit!(tq1_0 => BlockTq1_0);
+kit!(tq2_0 => BlockTq2_0);
+kit!(mxfp4 => BlockMxfp4);
+kit!(nvfp4 => BlockNvfp4);
+kit!(q4_0 => BlockQ4_0: check_round_trip_error, check_determinism, check_requantize_stable,
+    check_arbitrary_bytes, check_input_errors);
+kit!(q4_1 => BlockQ4_1: check_round_trip_error, check_determinism, check_requantize_stable,
+    check_arbitrary_bytes, check_input_errors);
+kit!(q5_0 => BlockQ5_0: check_round_trip_error, check_determinism, check_requantize_stable,
+    check_arbitrary_bytes, check_input_errors);
+kit!(q5_1 => BlockQ5_1: check_round_trip_error, check_determinism, check_requantize_stable,
+    check_arbitrary_bytes, check_input_errors);
+kit!(iq4_nl => BlockIq4Nl: check_round_trip_error, check_determinism, check_requantize_stable,
+    check_arbitrary_bytes, check_input_errors);
+kit!(iq4_xs => BlockIq4Xs: check_determinism, check_requantize_stable, check_arbitrary_bytes,
+    check_input_errors);
+kit!(q6_k => BlockQ6K: check_determinism, check_requantize_stable, check_arbitrary_bytes,
+    check_input_errors);
+kit!(q2_k => BlockQ2K: check_requantize_stable, check_arbitrary_bytes);
+kit!(q3_k => BlockQ3K: check_requantize_stable, check_arbitrary_bytes);
+kit!(q4_k => BlockQ4K: check_requantize_stable, check_arbitrary_bytes);
+kit!(q5_k => BlockQ5K: check_requantize_stable, check_arbitrary_bytes);
+
+/// Findings of the kit that the formats' owners have to resolve (found with `KIT_CASES=1000`).
+mod known_failures {
+    use super::*;
+
+    // The imatrix path minimises Σ w·(x − y)²: a value with a small weight may end up far from
+    // its input (even at 0), so the reference-path bound of `max_abs_error` does not hold.
+    known_failure!(q4_0_importance => BlockQ4_0, check_importance,
+        "max_abs_error does not hold on the imatrix path (e.g. 192 → 0, bound 24)");
+    known_failure!(q4_1_importance => BlockQ4_1, check_importance,
+        "max_abs_error does not hold on the imatrix path; nearest_int(inf) debug assertion");
+    known_failure!(q5_0_importance => BlockQ5_0, check_importance,
+        "max_abs_error does not hold on the imatrix path (error 0.51, bound 0.39)");
+    known_failure!(q5_1_importance => BlockQ5_1, check_importance,
+        "nearest_int(inf) debug assertion on the imatrix path");
+    known_failure!(iq4_nl_importance => BlockIq4Nl, check_importance,
+        "max_abs_error does not hold on the imatrix path (5.46 → 0, bound 1.55)");
+    known_failure!(iq4_xs_importance => BlockIq4Xs, check_importance,
+        "max_abs_error does not hold on the imatrix path (-1.77 → -0.78, bound 0.50)");
+    known_failure!(q6_k_importance => BlockQ6K, check_importance,
+        "max_abs_error does not hold on the imatrix path (296.8 → 0, bound 43)");
+    // Huge blocks (~1e20..1e30) whose f16 scale overflows dequantize to finite zeros instead of
+    // ±inf/NaN, so the kit cannot tell the overflow apart: max_abs_error should return None there.
+    known_failure!(iq4_xs_round_trip => BlockIq4Xs, check_round_trip_error,
+        "huge block (max 9.5e20) dequantizes to 0 with a finite bound: bound must be None on scale overflow");
+    known_failure!(q6_k_round_trip => BlockQ6K, check_round_trip_error,
+        "huge block (max 1e26) dequantizes to 0 with a finite bound: bound must be None on scale overflow");
+    // ggml's `assert(fabsf(fval) <= 4194303.f)` in nearest_int, mirrored as a debug_assert, fires
+    // on valid finite input (f32 subnormals → inverse scale inf; huge values; tiny values with
+    // importance), so test builds (debug-assertions on) panic.
+    known_failure!(q2_k_round_trip => BlockQ2K, check_round_trip_error, "nearest_int(inf) debug assertion");
+    known_failure!(q2_k_determinism => BlockQ2K, check_determinism, "nearest_int(inf) debug assertion");
+    known_failure!(q2_k_input_errors => BlockQ2K, check_input_errors, "nearest_int(inf) debug assertion");
+    known_failure!(q2_k_importance => BlockQ2K, check_importance, "nearest_int debug assertion; bound exceeded with importance");
+    known_failure!(q3_k_round_trip => BlockQ3K, check_round_trip_error,
+        "nearest_int debug assertion; huge block (8.2e29) → 0 with a finite bound");
+    known_failure!(q3_k_determinism => BlockQ3K, check_determinism, "nearest_int(-inf) debug assertion");
+    known_failure!(q3_k_input_errors => BlockQ3K, check_input_errors, "nearest_int(inf) debug assertion");
+    known_failure!(q3_k_importance => BlockQ3K, check_importance, "bound exceeded with importance (-5.4e-3 → 0, bound 4.0e-3)");
+    known_failure!(q4_k_round_trip => BlockQ4K, check_round_trip_error, "nearest_int(inf) debug assertion");
+    known_failure!(q4_k_determinism => BlockQ4K, check_determinism, "nearest_int(inf) debug assertion");
+    known_failure!(q4_k_input_errors => BlockQ4K, check_input_errors, "nearest_int(inf) debug assertion");
+    known_failure!(q4_k_importance => BlockQ4K, check_importance, "nearest_int(inf) debug assertion; bound exceeded with importance");
+    known_failure!(q5_k_round_trip => BlockQ5K, check_round_trip_error, "nearest_int(inf) debug assertion");
+    known_failure!(q5_k_determinism => BlockQ5K, check_determinism, "nearest_int(inf) debug assertion");
+    known_failure!(q5_k_input_errors => BlockQ5K, check_input_errors, "nearest_int(inf) debug assertion");
+    known_failure!(q5_k_importance => BlockQ5K, check_importance, "bound exceeded with importance (296.8 → 0, bound 43)");
+}
+
+/// Every built-in format has kit tests above.
+#[test]
+fn every_format_is_covered() {
+    let mut covered = vec![
+        f32::FORMAT,
+        f16::FORMAT,
+        bf16::FORMAT,
+        BlockQ4_0::FORMAT,
+        BlockQ4_1::FORMAT,
+        BlockQ5_0::FORMAT,
+        BlockQ5_1::FORMAT,
+        BlockQ8_0::FORMAT,
+        BlockQ8_1::FORMAT,
+        BlockQ2K::FORMAT,
+        BlockQ3K::FORMAT,
+        BlockQ4K::FORMAT,
+        BlockQ5K::FORMAT,
+        BlockQ6K::FORMAT,
+        BlockQ8K::FORMAT,
+        BlockIq4Nl::FORMAT,
+        BlockIq4Xs::FORMAT,
+        BlockTq1_0::FORMAT,
+        BlockTq2_0::FORMAT,
+        BlockMxfp4::FORMAT,
+        BlockNvfp4::FORMAT,
+    ];
+    covered.sort();
+    let mut all: Vec<Option<Format>> = Format::ALL.into_iter().map(Some).collect();
+    all.sort();
+    assert_eq!(covered, all);
 }
