@@ -16,8 +16,12 @@
 //!
 //! Only the lane *total* of an [`I8Dot`] accumulator is ever used, so the two strategies'
 //! different lane groupings never show in results: integer parts match the scalar oracle
-//! exactly, and per-block float terms are formed in the scalar oracle's operation order (for the
-//! 32-value formats the whole result is then usually bit-identical to scalar).
+//! exactly, and per-block float terms are formed in the scalar oracle's operation order and added
+//! sequentially. For every format except Q3_K/Q4_K/Q5_K/Q6_K the result is therefore bit-identical
+//! to the oracle (`tests/neon.rs` asserts it); those four differ only because the oracle, like
+//! ggml's generic kernels, scales eight integer lanes separately (`sums[l] += d·aux32[l]`) where
+//! these kernels scale the exact super-block total once. A super-block whose `d·d8` is not finite
+//! is handed to the oracle, so inf/NaN scales give the oracle's non-finite class.
 //!
 //! Activation quantizers reproduce the reference bytes exactly: `vcvtaq_s32_f32` rounds half away
 //! from zero like C's `roundf` (Q8_0/Q8_1), `vcvtnq_s32_f32` rounds half to even like ggml's
