@@ -23,7 +23,8 @@
 //!   finite (random f16/f32 scales with magnitudes in `[0, 2^5)`, subnormals and ±0 included; any
 //!   E8M0 exponent up to 2^22 and any UE4M3 byte), `q8_K` block sums consistent with their quants
 //!   (a format invariant the SIMD kernels rely on), every block count from 1 to 300 (32-value
-//!   blocks), 150 (nvfp4) or 40 (256-value blocks), slices starting at even and odd block indices
+//!   blocks), 150 (nvfp4), 40 (256-value blocks) or 2048 values (plain floats) once with fixed
+//!   seeds, then `cases` random counts (biased to small ones) with shrinking, slices starting at even and odd block indices
 //!   of a larger buffer, plus the byte-level runtime path [`vec_dot_with`](crate::vec_dot_with) on
 //!   bytes at an odd address. The float tolerance is documented at [`dot_tolerance`]. Half of the
 //!   cases use "exact" rows (every scale of a row `±2^k`, activation quants in `[-8, 7]`) where
@@ -362,7 +363,16 @@ fn dot_kernel<W: WeightFormat>(backend: &dyn Backend, format: Format, cases: u32
         W::NAME,
         W::Activation::NAME
     );
-    let a_len = <W::Activation as BlockFormat>::BLOCK_LEN;
+    // Every block count once (deterministic inputs), then `cases` random ones with shrinking.
+    for nw in 1..=max_blocks(W::BLOCK_LEN) {
+        let (offset, seed, exact) = (nw % 2, 0x5EED_0000 + nw as u64, nw % 3 == 0);
+        if let Err(e) = dot_case::<W>(backend, format, nw, offset, seed, exact) {
+            panic!(
+                "conformance: {what}: block-count sweep, input (nw, offset, seed, exact) = \
+                 ({nw}, {offset}, {seed}, {exact}): {e}"
+            );
+        }
+    }
     let strategy = (
         counts(max_blocks(W::BLOCK_LEN)),
         0..2usize,
@@ -370,75 +380,88 @@ fn dot_kernel<W: WeightFormat>(backend: &dyn Backend, format: Format, cases: u32
         any::<bool>(),
     );
     run(&what, cases, strategy, |(nw, offset, seed, exact)| {
-        let mut rng = Rng(seed);
-        let n = nw * W::BLOCK_LEN;
-        let na = n / a_len;
-        let (kw, ka) = if format.is_float() {
-            (0, 0)
-        } else {
-            (rng.below(12) as i32 - 7, rng.below(12) as i32 - 7)
-        };
-        let (ws, as_) = if exact {
-            (
-                Scales::Exact {
-                    k: kw,
-                    small: false,
-                },
-                Scales::Exact { k: ka, small: true },
-            )
-        } else {
-            (Scales::Random, Scales::Random)
-        };
-        // Slices at `offset` blocks into larger buffers: odd offsets start at odd block indices.
-        let wbuf = random_blocks::<W>(nw + offset, &mut rng, ws);
-        let abuf = random_blocks::<W::Activation>(na + offset, &mut rng, as_);
-        let (w, a) = (&wbuf[offset..], &abuf[offset..]);
-        let want = W::dot(&Scalar, w, a);
-        let got = W::dot(backend, w, a);
-        let abs_sum = abs_terms::<W>(w, a);
-        if !want.is_finite() || !got.is_finite() {
-            prop_assert_eq!(class(got), class(want), "got {:e}, scalar {:e}", got, want);
-        } else if exact && abs_sum < 2f64.powi(24 + kw + ka) {
-            // Every term and partial sum is an exactly representable multiple of 2^(kw+ka):
-            // every summation order gives the same value, so the integer parts are checked
-            // exactly.
-            prop_assert!(
-                got == want,
-                "n = {} (exact case: scales ±2^{} and ±2^{}): got {:e}, scalar {:e}",
-                n,
-                kw,
-                ka,
-                got,
-                want
-            );
-        } else {
-            let tol = dot_tolerance(format, n, abs_sum);
-            let diff = (f64::from(got) - f64::from(want)).abs();
-            prop_assert!(
-                diff <= tol,
-                "n = {}: got {:e}, scalar {:e}, |diff| {:e} > tolerance {:e}",
-                n,
-                got,
-                want,
-                diff,
-                tol
-            );
-        }
-        // The byte-level runtime path at an odd address must run the same kernel.
-        let mut wb = vec![0u8; w.len() * W::BLOCK_BYTES + 1];
-        wb[1..].copy_from_slice(bytemuck::cast_slice(w));
-        let mut ab = vec![0u8; a.len() * <W::Activation as BlockFormat>::BLOCK_BYTES + 1];
-        ab[1..].copy_from_slice(bytemuck::cast_slice(a));
-        let via_bytes = crate::vec_dot_with(backend, format, &wb[1..], &ab[1..])
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert!(
-            via_bytes.to_bits() == got.to_bits() || (via_bytes.is_nan() && got.is_nan()),
-            "vec_dot_with on unaligned bytes gave {:e}, the typed kernel {:e}",
-            via_bytes,
-            got
-        );
-        Ok(())
+        dot_case::<W>(backend, format, nw, offset, seed, exact)
     });
+}
+
+/// One dot-product comparison: `nw` weight blocks at block offset `offset`, bytes from `seed`.
+fn dot_case<W: WeightFormat>(
+    backend: &dyn Backend,
+    format: Format,
+    nw: usize,
+    offset: usize,
+    seed: u64,
+    exact: bool,
+) -> Result<(), TestCaseError> {
+    let a_len = <W::Activation as BlockFormat>::BLOCK_LEN;
+    let mut rng = Rng(seed);
+    let n = nw * W::BLOCK_LEN;
+    let na = n / a_len;
+    let (kw, ka) = if format.is_float() {
+        (0, 0)
+    } else {
+        (rng.below(12) as i32 - 7, rng.below(12) as i32 - 7)
+    };
+    let (ws, as_) = if exact {
+        (
+            Scales::Exact {
+                k: kw,
+                small: false,
+            },
+            Scales::Exact { k: ka, small: true },
+        )
+    } else {
+        (Scales::Random, Scales::Random)
+    };
+    // Slices at `offset` blocks into larger buffers: odd offsets start at odd block indices.
+    let wbuf = random_blocks::<W>(nw + offset, &mut rng, ws);
+    let abuf = random_blocks::<W::Activation>(na + offset, &mut rng, as_);
+    let (w, a) = (&wbuf[offset..], &abuf[offset..]);
+    let want = W::dot(&Scalar, w, a);
+    let got = W::dot(backend, w, a);
+    let abs_sum = abs_terms::<W>(w, a);
+    if !want.is_finite() || !got.is_finite() {
+        prop_assert_eq!(class(got), class(want), "got {:e}, scalar {:e}", got, want);
+    } else if exact && abs_sum < 2f64.powi(24 + kw + ka) {
+        // Every term and partial sum is an exactly representable multiple of 2^(kw+ka):
+        // every summation order gives the same value, so the integer parts are checked
+        // exactly.
+        prop_assert!(
+            got == want,
+            "n = {} (exact case: scales ±2^{} and ±2^{}): got {:e}, scalar {:e}",
+            n,
+            kw,
+            ka,
+            got,
+            want
+        );
+    } else {
+        let tol = dot_tolerance(format, n, abs_sum);
+        let diff = (f64::from(got) - f64::from(want)).abs();
+        prop_assert!(
+            diff <= tol,
+            "n = {}: got {:e}, scalar {:e}, |diff| {:e} > tolerance {:e}",
+            n,
+            got,
+            want,
+            diff,
+            tol
+        );
+    }
+    // The byte-level runtime path at an odd address must run the same kernel.
+    let mut wb = vec![0u8; w.len() * W::BLOCK_BYTES + 1];
+    wb[1..].copy_from_slice(bytemuck::cast_slice(w));
+    let mut ab = vec![0u8; a.len() * <W::Activation as BlockFormat>::BLOCK_BYTES + 1];
+    ab[1..].copy_from_slice(bytemuck::cast_slice(a));
+    let via_bytes = crate::vec_dot_with(backend, format, &wb[1..], &ab[1..])
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert!(
+        via_bytes.to_bits() == got.to_bits() || (via_bytes.is_nan() && got.is_nan()),
+        "vec_dot_with on unaligned bytes gave {:e}, the typed kernel {:e}",
+        via_bytes,
+        got
+    );
+    Ok(())
 }
 
 fn quantizer_kernel<A: ActivationFormat>(backend: &dyn Backend, cases: u32) {

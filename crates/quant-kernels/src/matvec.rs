@@ -262,8 +262,10 @@ impl<'a> QuantMatrix<'a> {
         let nbw = cols / W::BLOCK_LEN;
         let out_len = if batch == 1 { 0 } else { rows * batch };
         let (act, out) = scratch.split::<W::Activation>(nba * batch, out_len);
-        for (x, a) in xs.chunks_exact(cols).zip(act.chunks_exact_mut(nba.max(1))) {
-            W::Activation::quantize_activations(backend, x, a);
+        if nba > 0 {
+            for (x, a) in xs.chunks_exact(cols).zip(act.chunks_exact_mut(nba)) {
+                W::Activation::quantize_activations(backend, x, a);
+            }
         }
         let act: &[W::Activation] = act;
         let w = self.blocks::<W>();

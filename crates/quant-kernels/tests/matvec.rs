@@ -257,6 +257,26 @@ fn bad_shapes_give_typed_errors() {
     ));
 }
 
+#[test]
+fn degenerate_shapes_work() {
+    let _serial = serial();
+    let mut scratch = Scratch::new();
+    // No columns: every row's dot is the empty sum.
+    let m = QuantMatrix::new(Format::Q4_0, 3, 0, &[]).unwrap();
+    let mut y = vec![f32::NAN; 3];
+    m.matvec(&Scalar, &[], &mut y, &mut scratch).unwrap();
+    assert_eq!(y, [0.0; 3]);
+    let mut ys = vec![f32::NAN; 6];
+    m.matmul(&Scalar, &[], 2, &mut ys, &mut scratch).unwrap();
+    assert_eq!(ys, [0.0; 6]);
+    // No rows.
+    let m = QuantMatrix::new(Format::Q4_0, 0, 32, &[]).unwrap();
+    m.matvec(&Scalar, &values(32, 1), &mut [], &mut scratch)
+        .unwrap();
+    m.matmul(&Scalar, &values(64, 1), 2, &mut [], &mut scratch)
+        .unwrap();
+}
+
 /// A user-defined format (8 values, f32 scale, i8 quants), as in quant-core's docs.
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
