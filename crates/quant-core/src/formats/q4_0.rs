@@ -315,7 +315,7 @@ impl BlockFormat for BlockQ4_0 {
     /// scale dequantizes to exactly `−8·d`, which gives back the same `d`, and every other value
     /// dequantizes onto the grid `d·k`, which the quantizer maps back to `k` (relative error of
     /// `x·(1/d)` is ≤ 2⁻²³, far from the rounding boundaries at `k ± 0.5`). Rows whose f16
-    /// scale underflows to 0 (|x| ≲ 5e-7) or overflows are not stable.
+    /// scale underflows to 0 (max |x| < 8·2⁻²⁵ ≈ 2.4e-7) or overflows are not stable.
     const REQUANTIZE_STABLE: bool = true;
 
     /// Without importance weights: `quantize_row_q4_0_ref`. With them: ggml's

@@ -113,7 +113,8 @@ impl BlockFormat for BlockQ5_0 {
     const FORMAT: Option<Format> = Some(Format::Q5_0);
     const USES_IMPORTANCE: bool = true;
     /// Holds whenever the stored scale is finite and non-zero, for the reason given for
-    /// `q4_0` (the scale-setting value dequantizes to exactly `−16·d`).
+    /// `q4_0` (the scale-setting value dequantizes to exactly `−16·d`); not for blocks with
+    /// max |x| < 16·2⁻²⁵ ≈ 4.8e-7, whose f16 scale underflows to 0.
     const REQUANTIZE_STABLE: bool = true;
 
     /// Without importance weights: `quantize_row_q5_0_ref`. With them: ggml's

@@ -60,7 +60,7 @@ impl BlockFormat for BlockQ8_0 {
     /// exactly `±127·d16` (an exact product), which gives back `d16` as the scale
     /// (`127·d16/127` is exact), and every value `q·d16` maps back to `q` (relative error of
     /// `x·(1/d16)` ≤ 2⁻²³, i.e. ≤ 127·2⁻²³ ≪ 0.5 in quant units). Rows whose f16 scale
-    /// underflows to 0 (|x| ≲ 4e-6) or overflows are not stable.
+    /// underflows to 0 (max |x| < 127·2⁻²⁵ ≈ 3.8e-6) or overflows are not stable.
     const REQUANTIZE_STABLE: bool = true;
 
     /// `quantize_row_q8_0_ref` (ggml ignores importance weights for `q8_0`).

@@ -52,7 +52,7 @@ impl BlockFormat for BlockTq2_0 {
     const USES_IMPORTANCE: bool = false;
     /// Holds whenever the stored scale is finite and non-zero: dequantized values are
     /// `{−d16, 0, d16}`, their maximum gives back `d16` as the scale, and `±d16·fl(1/d16)`
-    /// rounds back to ±1.
+    /// rounds back to ±1. Not for blocks with max |x| < 2⁻²⁵ ≈ 3e-8 (f16 scale 0).
     const REQUANTIZE_STABLE: bool = true;
 
     /// `quantize_row_tq2_0_ref` (ggml ignores importance weights for `tq2_0`): byte `32c + m`
