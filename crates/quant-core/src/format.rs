@@ -330,6 +330,9 @@ macro_rules! with_block_type {
                 type $B = $crate::formats::BlockNvfp4;
                 $body
             }
+            // `Format` is `#[non_exhaustive]`: other crates need a wildcard arm.
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("with_block_type!: format unknown to this quant-core"),
         }
     }};
 }
