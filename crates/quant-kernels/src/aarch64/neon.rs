@@ -2,22 +2,26 @@
 //!
 //! # Design
 //!
-//! Every dot-product kernel is written once, generic over an [`I8Dot`] strategy that adds 16
+//! Every dot-product kernel is written once, generic over an `I8Dot` strategy that adds 16
 //! `i8 × i8` products into four `i32` lanes:
 //!
-//! * [`Widen`] (baseline NEON): `vmull_s8` (i8 × i8 → i16, exact: |−128 · −128| = 16384 fits)
+//! * `Widen` (baseline NEON): `vmull_s8` (i8 × i8 → i16, exact: |−128 · −128| = 16384 fits)
 //!   followed by `vpadalq_s16` (pairwise add into i32, exact);
-//! * [`Sdot`] (FEAT_DotProd): one `sdot` instruction (exact i8 × i8 → i32 accumulation).
+//! * `Sdot` (FEAT_DotProd): one `sdot` instruction (exact i8 × i8 → i32 accumulation).
 //!
 //! Both are exact over the whole `i8` range, −128 included (the `maddubs`/sign trick used by
 //! some x86 kernels is not). `vdotq_s32` is still unstable in Rust 1.95 (`stdarch_neon_dotprod`),
-//! so [`Sdot`] issues `sdot` through `asm!`; a value of [`Sdot`] exists only after run-time
+//! so `Sdot` issues `sdot` through `asm!`; a value of `Sdot` exists only after run-time
 //! detection succeeded, which is what makes executing it sound.
 //!
-//! Only the lane *total* of an [`I8Dot`] accumulator is ever used, so the two strategies'
+//! Only the lane *total* of an `I8Dot` accumulator is ever used, so the two strategies'
 //! different lane groupings never show in results: integer parts match the scalar oracle
-//! exactly, and per-block float terms are formed in the scalar oracle's operation order (for the
-//! 32-value formats the whole result is then usually bit-identical to scalar).
+//! exactly, and per-block float terms are formed in the scalar oracle's operation order and added
+//! sequentially. For every format except Q3_K/Q4_K/Q5_K/Q6_K the result is therefore bit-identical
+//! to the oracle (`tests/neon.rs` asserts it); those four differ only because the oracle, like
+//! ggml's generic kernels, scales eight integer lanes separately (`sums[l] += d·aux32[l]`) where
+//! these kernels scale the exact super-block total once. A super-block whose `d·d8` is not finite
+//! is handed to the oracle, so inf/NaN scales give the oracle's non-finite class.
 //!
 //! Activation quantizers reproduce the reference bytes exactly: `vcvtaq_s32_f32` rounds half away
 //! from zero like C's `roundf` (Q8_0/Q8_1), `vcvtnq_s32_f32` rounds half to even like ggml's
@@ -26,7 +30,7 @@
 //! (never `vfmaq`) in the reference's operation order, so they are bit-exact.
 //!
 //! All kernels are safe `#[target_feature(enable = "neon")]` functions; `unsafe` appears only
-//! around pointer loads/stores (in the small `ld_*`/`st_*` helpers), the `asm!` of [`Sdot`] and
+//! around pointer loads/stores (in the small `ld_*`/`st_*` helpers), the `asm!` of `Sdot` and
 //! the f16 conversion helpers, and in the backends' trait methods that call the kernels.
 
 use core::arch::aarch64::*;
