@@ -10,7 +10,7 @@ use quant_core::formats::{
 };
 use quant_core::{
     BlockFormat, Format, blocks_as_bytes, blocks_from_bytes_unaligned, dequantize,
-    dequantize_row_to_vec, quantize, quantize_row_to_vec,
+    dequantize_row_to_vec, quantize, quantize_row, quantize_row_to_vec,
 };
 
 /// Dequantize `bytes` through the typed and the runtime API, checking both against `want`.
@@ -68,7 +68,8 @@ fn check_type<B: BlockFormat>(format: Format, ref_equals_chunk: bool) -> usize {
         // Importance-weighted path.
         let imat = case.f32s("imatrix").expect("imatrix");
         let want = case.bytes("imat_q").expect(".imat.q");
-        let typed = quantize_row_to_vec::<B>(&x, Some(&imat)).unwrap();
+        let mut typed = vec![B::zeroed(); x.len() / B::BLOCK_LEN];
+        quantize_row::<B>(&x, Some(&imat), &mut typed).unwrap();
         golden::assert_bytes_eq(
             &what("quantize_row imatrix vs .imat.q"),
             blocks_as_bytes(&typed),
@@ -221,4 +222,89 @@ fn max_abs_error_bounds_oracle_inputs() {
     check_bound::<BlockQ6K>(Format::Q6K);
     check_bound::<BlockIq4Nl>(Format::Iq4Nl);
     check_bound::<BlockIq4Xs>(Format::Iq4Xs);
+}
+
+/// Finite but extreme rows (magnitudes near `f32::MAX`, subnormals, mixtures whose differences
+/// overflow) and degenerate importance weights (all zero, huge) must quantize without panicking,
+/// deterministically, and small-magnitude rows must dequantize to finite values.
+#[test]
+fn extreme_rows_quantize_without_panic() {
+    let n = 512;
+    let rows: Vec<Vec<f32>> = vec![
+        (0..n)
+            .map(|i| if i % 2 == 0 { f32::MAX } else { -f32::MAX })
+            .collect(),
+        vec![f32::MAX; n],
+        vec![-f32::MAX; n],
+        (0..n)
+            .map(|i| if i % 7 == 0 { 3e38 } else { 1e-38 })
+            .collect(),
+        (0..n).map(|i| f32::from_bits(1 + (i as u32 % 5))).collect(), // subnormals
+        (0..n).map(|i| -(i as f32) * 1e-42).collect(),
+        (0..n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 1e5)
+            .collect(),
+    ];
+    let weights: Vec<Vec<f32>> = vec![
+        vec![0.0; n],
+        vec![1e30; n],
+        (0..n).map(|i| i as f32).collect(),
+    ];
+    for format in [
+        Format::Q2K,
+        Format::Q3K,
+        Format::Q4K,
+        Format::Q5K,
+        Format::Q6K,
+        Format::Iq4Nl,
+        Format::Iq4Xs,
+    ] {
+        for (r, x) in rows.iter().enumerate() {
+            let a = quantize(format, x, None).unwrap();
+            assert_eq!(a, quantize(format, x, None).unwrap(), "{format} row {r}");
+            let y = dequantize(format, &a, n).unwrap();
+            let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            if amax < 1.0 {
+                assert!(y.iter().all(|v| v.is_finite()), "{format} row {r}");
+            }
+            for w in &weights {
+                let b = quantize(format, x, Some(w)).unwrap();
+                assert_eq!(b, quantize(format, x, Some(w)).unwrap(), "{format} row {r}");
+            }
+        }
+        let mut blocks = vec![<BlockIq4Nl as bytemuck::Zeroable>::zeroed(); n / 32];
+        if format == Format::Iq4Nl {
+            for x in &rows {
+                quantize_iq4_nl_ref(x, &mut blocks).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn iq4_nl_ref_rejects_bad_input() {
+    let zero = <BlockIq4Nl as bytemuck::Zeroable>::zeroed();
+    let mut one = [zero];
+    let mut two = [zero; 2];
+    assert!(matches!(
+        quantize_iq4_nl_ref(&[0.5; 32], &mut two),
+        Err(quant_core::Error::LengthMismatch {
+            expected: 1,
+            actual: 2,
+            ..
+        })
+    ));
+    assert!(matches!(
+        quantize_iq4_nl_ref(&[0.5; 33], &mut one),
+        Err(quant_core::Error::RaggedLength {
+            len: 33,
+            block_len: 32
+        })
+    ));
+    let mut x = [0.5f32; 32];
+    x[3] = f32::NAN;
+    assert!(matches!(
+        quantize_iq4_nl_ref(&x, &mut one),
+        Err(quant_core::Error::NonFinite { index: 3, .. })
+    ));
 }

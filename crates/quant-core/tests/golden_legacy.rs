@@ -6,6 +6,7 @@
 mod golden;
 
 use golden::{Case, assert_bits_eq, assert_bytes_eq, cases, golden_dir};
+use proptest::prelude::*;
 use quant_core::formats::{
     BlockMxfp4, BlockNvfp4, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1,
     BlockQ8K, BlockTq1_0, BlockTq2_0,
@@ -211,4 +212,137 @@ fn tq1_0_golden() {
 #[test]
 fn tq2_0_golden() {
     check_type::<BlockTq2_0>(Format::Tq2_0);
+}
+
+/// ggml computes mxfp4's exponent as `floor(log2f(amax)) − 2 + 127`. Just below a power of two
+/// `log2f` rounds up to the integer, so the exponent is one more than the float's exponent
+/// bits say; we must follow `log2f`, not the bits.
+#[test]
+fn mxfp4_exponent_follows_log2f_rounding() {
+    let amax = 1024.0f32 * (1.0 - f32::EPSILON / 2.0); // 1023.99994, exponent bits say 2⁹
+    let mut x = [0.0f32; 32];
+    x[7] = amax;
+    x[8] = -0.5;
+    let b = quantize_row_to_vec::<BlockMxfp4>(&x, None).unwrap()[0];
+    let expected = (amax.log2().floor() - 2.0 + 127.0) as u8;
+    assert_eq!(b.e, expected);
+    // glibc's log2f (the oracle's libm) rounds log2(1023.99994) = 10 − 8.6e-8 to 10.0: e = 135,
+    // where the exponent bits (9) would give 134.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    assert_eq!(b.e, 10 - 2 + 127);
+    // With e = 135 the value is coded as 8·2⁷ = 1024 (code 6), not clamped to 12·2⁶.
+    let y = dequantize_row_to_vec(&[b]);
+    assert_eq!(y[7], 2.0f32.powi(i32::from(b.e) - 128) * 8.0);
+}
+
+/// One test row of `8·k` chunks of 32 values, each chunk with its own magnitude `10^exp` and
+/// value pattern (uniform, sparse, on the `s/32` tie grid, alternating ±s, cubed for outliers).
+fn row_strategy(exp_range: core::ops::Range<f64>) -> impl Strategy<Value = Vec<f32>> {
+    prop::collection::vec(
+        (exp_range, 0u8..5, prop::collection::vec(-1.0f32..1.0, 32)),
+        8..=16,
+    )
+    .prop_map(|chunks| {
+        let n = chunks.len() / 8 * 8;
+        chunks[..n]
+            .iter()
+            .flat_map(|(e, pattern, u)| {
+                let s = 10f64.powf(*e) as f32;
+                u.iter().enumerate().map(move |(i, &u)| match pattern {
+                    0 => s * u,
+                    1 => {
+                        if u.abs() < 0.4 {
+                            0.0
+                        } else {
+                            s * u
+                        }
+                    }
+                    2 => s * ((u * 32.0).round() / 32.0),
+                    3 => {
+                        if i % 2 == 0 {
+                            s
+                        } else {
+                            -s
+                        }
+                    }
+                    _ => s * u * u * u,
+                })
+            })
+            .collect()
+    })
+}
+
+/// `|x − dequantize(quantize(x))| ≤ max_abs_error(block)` for every block whose dequantized
+/// values are finite (the bound is promised while the scale stays finite). The difference is
+/// taken in f64 so that it is exact.
+fn check_bound<B: BlockFormat>(x: &[f32]) -> Result<(), TestCaseError> {
+    let q = quantize_row_to_vec::<B>(x, None).unwrap();
+    let y = dequantize_row_to_vec(&q);
+    for (bi, (xb, yb)) in x
+        .chunks(B::BLOCK_LEN)
+        .zip(y.chunks(B::BLOCK_LEN))
+        .enumerate()
+    {
+        if yb.iter().any(|v| !v.is_finite()) {
+            continue;
+        }
+        let bound = B::max_abs_error(xb).expect("every legacy format documents a bound");
+        for (i, (a, b)) in xb.iter().zip(yb).enumerate() {
+            let err = (f64::from(*a) - f64::from(*b)).abs();
+            prop_assert!(
+                err <= f64::from(bound),
+                "{} block {bi} value {i}: |{a:e} − {b:e}| = {err:e} > bound {bound:e}",
+                B::NAME
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `quantize(dequantize(quantize(x))) == quantize(x)` for the formats that claim it.
+fn check_requantize<B: BlockFormat>(x: &[f32]) -> Result<(), TestCaseError> {
+    if !B::REQUANTIZE_STABLE {
+        return Ok(());
+    }
+    let q = quantize_row_to_vec::<B>(x, None).unwrap();
+    let y = dequantize_row_to_vec(&q);
+    let q2 = quantize_row_to_vec::<B>(&y, None).unwrap();
+    for (bi, (a, b)) in q.iter().zip(&q2).enumerate() {
+        prop_assert_eq!(a, b, "{} block {}", B::NAME, bi);
+    }
+    Ok(())
+}
+
+macro_rules! for_each_format {
+    ($f:ident, $x:expr) => {{
+        $f::<BlockQ4_0>($x)?;
+        $f::<BlockQ4_1>($x)?;
+        $f::<BlockQ5_0>($x)?;
+        $f::<BlockQ5_1>($x)?;
+        $f::<BlockQ8_0>($x)?;
+        $f::<BlockQ8_1>($x)?;
+        $f::<BlockQ8K>($x)?;
+        $f::<BlockMxfp4>($x)?;
+        $f::<BlockNvfp4>($x)?;
+        $f::<BlockTq1_0>($x)?;
+        $f::<BlockTq2_0>($x)?;
+    }};
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Magnitudes from 1e-40 (f32 subnormals, f16 scales that underflow, inverse scales that
+    /// overflow) to 1e38 (f16 scales that overflow, skipped): the bounds hold everywhere else.
+    #[test]
+    fn legacy_error_bounds_hold(x in row_strategy(-40.0..38.0)) {
+        for_each_format!(check_bound, &x);
+    }
+
+    /// Requantization stability where claimed (q4_0, q5_0, q8_0, mxfp4, tq1_0, tq2_0), for
+    /// magnitudes whose f16 scales neither underflow to 0 nor overflow.
+    #[test]
+    fn legacy_requantize_stable(x in row_strategy(-4.0..4.0)) {
+        for_each_format!(check_requantize, &x);
+    }
 }

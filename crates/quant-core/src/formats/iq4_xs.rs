@@ -7,7 +7,7 @@
 //! | 0 | `d` f16 | super-block scale |
 //! | 2 | `scales_h` u16 | bits `2j .. 2j + 2`: high 2 bits of the 6-bit scale `ls[j]` |
 //! | 4 | `scales_l[4]` | byte `j / 2`, low nibble for even `j`, high nibble for odd `j`: low 4 bits of `ls[j]` |
-//! | 8 | `qs[128]` | 4-bit indices into [`KVALUES_IQ4NL`](super::KVALUES_IQ4NL) |
+//! | 8 | `qs[128]` | 4-bit indices into [`KVALUES_IQ4NL`] |
 //!
 //! Group `j` (values `32j .. 32j + 32`) uses `qs[16j .. 16j + 16]` in nibble order (byte
 //! `16j + l`: value `32j + l` low nibble, value `32j + 16 + l` high nibble). Value `i` of group

@@ -30,26 +30,39 @@ pub(crate) fn e8m0_to_f32_half(e: u8) -> f32 {
 
 /// ggml's `best_index_mxfp4` for every value of `x`: the first index `i` minimizing
 /// `fabsf(kvalues_mxfp4[i]·d − x)` (strict `<`, so ties go to the lower index, and ±0 to
-/// index 0, never 8). Loops run over all values per candidate so that they vectorize.
+/// index 0, never 8).
+///
+/// Only half of the 16 candidates can win, which we exploit: with `d ≥ 0`, for `x > 0` a
+/// negative code `i + 8` has error `fl(|k|·d + x) ≥ x`, the error of code 0, so it never wins
+/// the strict comparison (and symmetrically the positive codes for `x < 0`; code 8, the second
+/// zero, always ties with code 0). And `|−k·d − x| = |k·d − |x||` exactly for `x < 0`, with
+/// sign-symmetric rounding. So we search codes 0..=7 for `|x|` (in ggml's order, same strict
+/// comparison) and add 8 to a non-zero code of a negative value. Branch-free, so it vectorizes.
 #[inline(always)]
 pub(crate) fn best_indices<const N: usize>(x: &[f32; N], d: f32) -> [u8; N] {
-    let mut best = [0u8; N];
-    let mut best_err = [0.0f32; N];
-    let k0 = f32::from(KVALUES_FP4[0]) * d;
-    for (e, v) in best_err.iter_mut().zip(x) {
-        *e = (k0 - v).abs();
+    let mut ax = [0.0f32; N];
+    for (a, v) in ax.iter_mut().zip(x) {
+        *a = v.abs();
     }
-    for (i, &kv) in KVALUES_FP4.iter().enumerate().skip(1) {
+    // Code 0: |0·d − x| = |x|.
+    let mut best_err = ax;
+    let mut best = [0u32; N];
+    for (i, &kv) in KVALUES_FP4.iter().enumerate().take(8).skip(1) {
         let k = f32::from(kv) * d;
         for j in 0..N {
-            let err = (k - x[j]).abs();
-            if err < best_err[j] {
-                best_err[j] = err;
-                best[j] = i as u8;
-            }
+            let err = (k - ax[j]).abs();
+            // Select with a bit mask: written with `if`, LLVM turns it into per-lane branches.
+            let m = 0u32.wrapping_sub(u32::from(err < best_err[j]));
+            best_err[j] = f32::from_bits((err.to_bits() & m) | (best_err[j].to_bits() & !m));
+            best[j] = (i as u32 & m) | (best[j] & !m);
         }
     }
-    best
+    let mut out = [0u8; N];
+    for j in 0..N {
+        let mirror = u32::from((x[j] < 0.0) & (best[j] != 0)) << 3;
+        out[j] = (best[j] | mirror) as u8;
+    }
+    out
 }
 
 /// The shared exponent of ggml's `quantize_row_mxfp4_ref`:
@@ -64,7 +77,9 @@ pub(crate) fn best_indices<const N: usize>(x: &[f32; N], d: f32) -> [u8; N] {
 #[inline]
 fn shared_exponent(amax: f32) -> u8 {
     if amax > 0.0 {
-        c_ops::cvtt(amax.log2().floor() - 2.0 + 127.0) as u8
+        // floorf(l) − 2 + 127 is an exact integer in f32 (|l| ≤ 150), so the conversion is
+        // the integer itself, wrapped to the low byte.
+        (c_ops::floor_in_range(amax.log2()) - 2 + 127) as u8
     } else {
         0
     }

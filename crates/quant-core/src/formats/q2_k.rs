@@ -26,7 +26,7 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::common::{
-    k_error_bound, make_qkx2_quants, make_qkx3_quants, make_qp_quants, nearest_int, pack_2bit,
+    k_error_bound, make_qkx_quants_groups, make_qp_quants, nearest_int, pack_2bit, requantize,
 };
 use crate::{BlockFormat, Format};
 
@@ -49,33 +49,20 @@ impl BlockQ2K {
     /// ggml's `quantize_row_q2_K_ref`: first fit, 4-bit scales and mins, stored f16 scales.
     fn fit_ref(x: &[f32; 256], l: &mut [u8; 256]) -> ([u8; 16], f16, f16) {
         const Q4SCALE: f32 = 15.0;
-        let mut scales = [0.0f32; 16];
-        let mut mins = [0.0f32; 16];
-        let mut weights = [0.0f32; 16];
+        let mut weights = [0.0f32; 256];
+        for (w, &v) in weights.iter_mut().zip(x) {
+            *w = v.abs();
+        }
+        let (scales, mins) =
+            make_qkx_quants_groups::<16, 16>(3, x, &weights, l, -0.5, 0.1, 15, true, false);
         let mut max_scale = 0.0f32;
         let mut max_min = 0.0f32;
         for j in 0..16 {
-            let xs = &x[16 * j..16 * j + 16];
-            for (w, &v) in weights.iter_mut().zip(xs) {
-                *w = v.abs();
+            if scales[j] > max_scale {
+                max_scale = scales[j];
             }
-            let (s, m) = make_qkx2_quants(
-                3,
-                xs,
-                &weights,
-                &mut l[16 * j..16 * j + 16],
-                -0.5,
-                0.1,
-                15,
-                true,
-            );
-            scales[j] = s;
-            mins[j] = m;
-            if s > max_scale {
-                max_scale = s;
-            }
-            if m > max_min {
-                max_min = m;
+            if mins[j] > max_min {
+                max_min = mins[j];
             }
         }
         let mut sc = [0u8; 16];
@@ -108,32 +95,21 @@ impl BlockQ2K {
             sumx2 += v * v;
         }
         let sigma2 = sumx2 / 256.0;
-        let mut scales = [0.0f32; 16];
-        let mut mins = [0.0f32; 16];
         let mut sw = [0.0f32; 16];
-        let mut weight = [0.0f32; 16];
+        let mut weight = [0.0f32; 256];
         for j in 0..16 {
             let xs = &x[16 * j..16 * j + 16];
             let qs = &qw[16 * j..16 * j + 16];
+            let ws = &mut weight[16 * j..16 * j + 16];
             for l in 0..16 {
-                weight[l] = qs[l] * (sigma2 + xs[l] * xs[l]).sqrt();
+                ws[l] = qs[l] * (sigma2 + xs[l] * xs[l]).sqrt();
             }
-            for &w in &weight {
+            for &w in ws.iter() {
                 sw[j] += w;
             }
-            let (s, m) = make_qkx3_quants(
-                3,
-                xs,
-                Some(&weight),
-                &mut l[16 * j..16 * j + 16],
-                -0.9,
-                0.05,
-                36,
-                false,
-            );
-            scales[j] = s;
-            mins[j] = m;
         }
+        let (scales, mins) =
+            make_qkx_quants_groups::<16, 16>(3, x, &weight, l, -0.9, 0.05, 36, false, true);
         let mut ls = [0u8; 16];
         let mut lm = [0u8; 16];
         let dm = make_qp_quants(15, &scales, &mut ls, &sw);
@@ -159,9 +135,9 @@ impl BlockQ2K {
                 continue;
             }
             let dm = mf * f32::from(scales[j] >> 4);
+            let q = requantize::<16>(&x[16 * j..16 * j + 16], Some(dm), dj, 0, 3);
             for ii in 0..16 {
-                let q = nearest_int((x[16 * j + ii] + dm) / dj).clamp(0, 3);
-                l[16 * j + ii] = q as u8;
+                l[16 * j + ii] = q[ii] as u8;
             }
         }
         BlockQ2K {

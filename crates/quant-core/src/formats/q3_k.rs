@@ -30,7 +30,10 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::common::{k_error_bound, make_q3_quants, make_qx_quants, nearest_int, pack_2bit};
+use super::common::{
+    k_error_bound, make_q3_quants, make_qx_quants, make_qx_quants_groups, nearest_int, pack_2bit,
+    requantize,
+};
 use crate::{BlockFormat, Format};
 
 /// 256 weights in 16 groups of 16, `w = d·(sc − 32)·(q − 4·!hbit)` (ggml `block_q3_K`).
@@ -110,22 +113,23 @@ impl BlockQ3K {
             sumx2 += v * v;
         }
         let sigma2 = 2.0 * sumx2 / 256.0;
-        let mut scales = [0.0f32; 16];
         let mut sw = [0.0f32; 16];
-        let mut weight = [0.0f32; 16];
+        let mut weight = [0.0f32; 256];
         for j in 0..16 {
             let xs = &x[16 * j..16 * j + 16];
             let qs = &qw[16 * j..16 * j + 16];
+            let ws = &mut weight[16 * j..16 * j + 16];
             for i in 0..16 {
-                weight[i] = qs[i] * (sigma2 + xs[i] * xs[i]).sqrt();
+                ws[i] = qs[i] * (sigma2 + xs[i] * xs[i]).sqrt();
             }
             let mut sumw = 0.0f32;
-            for &w in &weight {
+            for &w in ws.iter() {
                 sumw += w;
             }
             sw[j] = sumw;
-            scales[j] = make_qx_quants(4, xs, &mut l[16 * j..16 * j + 16], 1, Some(&weight));
         }
+        // make_qx_quants(16, 4, x, L, 1, weight) for the 16 groups side by side.
+        let scales = make_qx_quants_groups::<16, 16>(4, x, &weight, l);
         let mut ls = [0i8; 16];
         let d_block = make_qx_quants(32, &scales, &mut ls, 1, Some(&sw));
         (pack_scales(&ls.map(|v| v as u8)), f16::from_f32(d_block))
@@ -143,9 +147,9 @@ impl BlockQ3K {
             if dj == 0.0 {
                 continue;
             }
+            let q = requantize::<16>(&x[16 * j..16 * j + 16], None, dj, -4, 3);
             for ii in 0..16 {
-                let q = nearest_int(x[16 * j + ii] / dj).clamp(-4, 3);
-                l[16 * j + ii] = (q + 4) as i8;
+                l[16 * j + ii] = (q[ii] + 4) as i8;
             }
         }
         let mut hmask = [0u8; 32];

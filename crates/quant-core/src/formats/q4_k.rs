@@ -33,8 +33,8 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::common::{
-    get_scale_min_k4, k_error_bound, make_qkx2_quants, make_qkx3_quants, make_qp_quants,
-    nearest_int, pack_scale_min_k4,
+    get_scale_min_k4, k_error_bound, make_qkx_quants_groups, make_qp_quants, nearest_int,
+    pack_scale_min_k4, requantize,
 };
 use crate::{BlockFormat, Format};
 
@@ -72,10 +72,9 @@ pub(crate) fn finish_k4<const NMAX: i32>(
             continue;
         }
         let dm = mf * f32::from(m);
-        let xs: &[f32; 32] = x[32 * j..32 * j + 32].try_into().unwrap();
-        let ls: &mut [u8; 32] = (&mut l[32 * j..32 * j + 32]).try_into().unwrap();
-        for (li, &xi) in ls.iter_mut().zip(xs) {
-            *li = nearest_int((xi + dm) / dj).clamp(0, NMAX) as u8;
+        let q = requantize::<32>(&x[32 * j..32 * j + 32], Some(dm), dj, 0, NMAX);
+        for (li, qi) in l[32 * j..32 * j + 32].iter_mut().zip(q) {
+            *li = qi as u8;
         }
     }
 }
@@ -89,38 +88,31 @@ pub(crate) fn fit_k4_ref<const NMAX: i32>(
     rdelta: f32,
     nstep: i32,
 ) -> (f16, f16, [u8; 12]) {
-    let mut scales = [0.0f32; 8];
-    let mut mins = [0.0f32; 8];
-    let mut weights = [0.0f32; 32];
+    // Per group: sum_x2 += x² in ggml's order (the 8 groups' chains side by side),
+    // av_x = sqrt(sum_x2/32), weights = av_x + |x|.
+    let mut sum_x2 = [0.0f32; 8];
+    for l in 0..32 {
+        for j in 0..8 {
+            sum_x2[j] += x[32 * j + l] * x[32 * j + l];
+        }
+    }
+    let mut weights = [0.0f32; 256];
+    for j in 0..8 {
+        let av_x = (sum_x2[j] / 32.0).sqrt();
+        for l in 0..32 {
+            weights[32 * j + l] = av_x + x[32 * j + l].abs();
+        }
+    }
+    let (scales, mins) =
+        make_qkx_quants_groups::<8, 32>(NMAX, x, &weights, l, rmin, rdelta, nstep, false, false);
     let mut max_scale = 0.0f32;
     let mut max_min = 0.0f32;
     for j in 0..8 {
-        let xs: &[f32; 32] = x[32 * j..32 * j + 32].try_into().unwrap();
-        let mut sum_x2 = 0.0f32;
-        for &v in xs {
-            sum_x2 += v * v;
+        if scales[j] > max_scale {
+            max_scale = scales[j];
         }
-        let av_x = (sum_x2 / 32.0).sqrt();
-        for (w, &v) in weights.iter_mut().zip(xs) {
-            *w = av_x + v.abs();
-        }
-        let (s, m) = make_qkx2_quants(
-            NMAX,
-            xs,
-            &weights,
-            &mut l[32 * j..32 * j + 32],
-            rmin,
-            rdelta,
-            nstep,
-            false,
-        );
-        scales[j] = s;
-        mins[j] = m;
-        if s > max_scale {
-            max_scale = s;
-        }
-        if m > max_min {
-            max_min = m;
+        if mins[j] > max_min {
+            max_min = mins[j];
         }
     }
     let inv_scale = if max_scale > 0.0 {
@@ -155,34 +147,23 @@ pub(crate) fn fit_k4_imatrix<const NMAX: i32, const CLAMP63: bool>(
         sum_x2 += v * v;
     }
     let sigma2 = 2.0 * sum_x2 / 256.0;
-    let mut scales = [0.0f32; 8];
-    let mut mins = [0.0f32; 8];
     let mut sw = [0.0f32; 8];
-    let mut weights = [0.0f32; 32];
+    let mut weights = [0.0f32; 256];
     for j in 0..8 {
         let xs: &[f32; 32] = x[32 * j..32 * j + 32].try_into().unwrap();
         let qs: &[f32; 32] = qw[32 * j..32 * j + 32].try_into().unwrap();
+        let ws = &mut weights[32 * j..32 * j + 32];
         for l in 0..32 {
-            weights[l] = qs[l] * (sigma2 + xs[l] * xs[l]).sqrt();
+            ws[l] = qs[l] * (sigma2 + xs[l] * xs[l]).sqrt();
         }
         let mut sumw = 0.0f32;
-        for &w in &weights {
+        for &w in ws.iter() {
             sumw += w;
         }
         sw[j] = sumw;
-        let (s, m) = make_qkx3_quants(
-            NMAX,
-            xs,
-            Some(&weights),
-            &mut l[32 * j..32 * j + 32],
-            -0.9,
-            0.05,
-            36,
-            false,
-        );
-        scales[j] = s;
-        mins[j] = m;
     }
+    let (scales, mins) =
+        make_qkx_quants_groups::<8, 32>(NMAX, x, &weights, l, -0.9, 0.05, 36, false, true);
     let mut ls = [0u8; 8];
     let mut lm = [0u8; 8];
     let d_block = make_qp_quants(63, &scales, &mut ls, &sw);

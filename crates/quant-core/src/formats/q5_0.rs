@@ -25,41 +25,65 @@ crate::assert_block_size!(BlockQ5_0, 22);
 fn quantize_block_ref(x: &[f32; 32]) -> BlockQ5_0 {
     let (_, max) = c_ops::abs_max_signed(x);
     // All-zero blocks: max = +0 so d = -0 (ggml stores 0x8000 whatever the zeros' signs).
-    let d = max / -16.0;
+    // `max / -16` in ggml: same f32 as the multiplication by the exact reciprocal.
+    let d = max * -0.0625;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    let mut q = [0u8; 32];
-    for (q, v) in q.iter_mut().zip(x) {
-        // MIN(31, (int8_t)(x*id + 16.5f))
-        let t = i32::from(c_ops::cvtt(v * id + 16.5) as i8);
-        *q = t.min(31) as u8;
-    }
+    let q = if id.is_finite() {
+        // x·id + 16.5 ∈ [0.5 − 2⁻¹⁸, 32.5 + 2⁻¹⁸]: the int8_t cast is a no-op and the vectorizable
+        // truncation of a non-negative value is exact.
+        // MIN(31, trunc(v)) = trunc(min(v, 31.5)) for v ≥ 0 (a float min is one instruction).
+        quants(x, id, |v| {
+            c_ops::trunc_nonneg_in_range(if v < 31.5 { v } else { 31.5 }) as u8
+        })
+    } else {
+        // |max| < 16·2⁻¹²⁸: x·id is ±inf or NaN, converted as x86 does.
+        quants(x, id, |v| i32::from(c_ops::cvtt(v) as i8).min(31) as u8)
+    };
     pack(f16::from_f32(d), &q)
 }
 
+/// `MIN(31, (int8_t)(x·id + 16.5f))`, with `conv` doing the `MIN(31, (int8_t)…)` part.
+#[inline(always)]
+fn quants(x: &[f32; 32], id: f32, conv: impl Fn(f32) -> u8) -> [u8; 32] {
+    let mut q = [0u8; 32];
+    for (q, v) in q.iter_mut().zip(x) {
+        *q = conv(v * id + 16.5);
+    }
+    q
+}
+
 /// Packs 5-bit quants: low nibbles in nibble order, fifth bits into `qh`.
-#[inline]
+#[inline(always)]
 pub(crate) fn pack_q5(q: &[u8; 32]) -> ([u8; 4], [u8; 16]) {
     let mut qs = [0u8; 16];
-    let mut qh = 0u32;
     for j in 0..16 {
         qs[j] = (q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4);
     }
-    for (j, q) in q.iter().enumerate() {
-        qh |= u32::from((q & 0x10) >> 4) << j;
+    // Bit j of the little-endian u32 = bit 4 of q[j], so byte b gathers bit 4 of q[8b..8b+8]:
+    // move those bits to bit 0 of each byte of a u64, then one multiplication by
+    // Σ 2^(8m + 7 − m) places bit 0 of byte k at bit 56 + k without carries (every partial
+    // product lands on its own bit).
+    let mut qh = [0u8; 4];
+    for (h, g) in qh.iter_mut().zip(q.as_chunks::<8>().0) {
+        let b = (u64::from_le_bytes(*g) >> 4) & 0x0101_0101_0101_0101;
+        *h = (b.wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8;
     }
-    (qh.to_le_bytes(), qs)
+    (qh, qs)
 }
 
 /// Unpacks 5-bit quants (`0..=31`) as ggml's `dequantize_row_q5_*` does.
-#[inline]
+#[inline(always)]
 pub(crate) fn unpack_q5(qh: [u8; 4], qs: &[u8; 16]) -> [u8; 32] {
     let qh = u32::from_le_bytes(qh);
     let mut q = [0u8; 32];
     for j in 0..16 {
-        let h0 = (((qh >> j) << 4) & 0x10) as u8;
-        let h1 = ((qh >> (j + 12)) & 0x10) as u8;
-        q[j] = (qs[j] & 0x0F) | h0;
-        q[j + 16] = (qs[j] >> 4) | h1;
+        q[j] = qs[j] & 0x0F;
+        q[j + 16] = qs[j] >> 4;
+    }
+    // ggml's `((qh >> j) << 4) & 0x10` and `(qh >> (j + 12)) & 0x10`: bit j of qh as 0x10,
+    // tested with a per-lane constant mask (SSE2 has no per-lane variable shifts).
+    for (j, q) in q.iter_mut().enumerate() {
+        *q |= u8::from(qh & (1u32 << j) != 0) << 4;
     }
     q
 }
@@ -89,7 +113,8 @@ impl BlockFormat for BlockQ5_0 {
     const FORMAT: Option<Format> = Some(Format::Q5_0);
     const USES_IMPORTANCE: bool = true;
     /// Holds whenever the stored scale is finite and non-zero, for the reason given for
-    /// `q4_0` (the scale-setting value dequantizes to exactly `−16·d`).
+    /// `q4_0` (the scale-setting value dequantizes to exactly `−16·d`); not for blocks with
+    /// max |x| < 16·2⁻²⁵ ≈ 4.8e-7, whose f16 scale underflows to 0.
     const REQUANTIZE_STABLE: bool = true;
 
     /// Without importance weights: `quantize_row_q5_0_ref`. With them: ggml's

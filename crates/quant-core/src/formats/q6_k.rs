@@ -28,7 +28,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::common::{GROUP_MAX_EPS, k_error_bound, make_qx_quants, nearest_int};
+use super::common::{GROUP_MAX_EPS, k_error_bound, make_qx_quants_groups, nearest_int, requantize};
 use crate::{BlockFormat, Format};
 
 /// 256 weights in 16 groups of 16, `w = d·sc·(q − 32)` (ggml `block_q6_K`).
@@ -49,14 +49,16 @@ crate::assert_block_size!(BlockQ6K, 210);
 impl BlockQ6K {
     fn quantize(x: &[f32; 256], qw: Option<&[f32; 256]>) -> Self {
         let mut l = [0i8; 256];
-        let mut scales = [0.0f32; 16];
+        // make_qx_quants(16, 32, x, L, 1, qw) for the 16 groups side by side; ggml's weights are
+        // the importance weights, or x² without them.
+        let weights: [f32; 256] = match qw {
+            Some(qw) => *qw,
+            None => x.map(|v| v * v),
+        };
+        let scales = make_qx_quants_groups::<16, 16>(32, x, &weights, &mut l);
         let mut max_scale = 0.0f32;
         let mut max_abs_scale = 0.0f32;
-        for ib in 0..16 {
-            let xs = &x[16 * ib..16 * ib + 16];
-            let w = qw.map(|w| &w[16 * ib..16 * ib + 16]);
-            let scale = make_qx_quants(32, xs, &mut l[16 * ib..16 * ib + 16], 1, w);
-            scales[ib] = scale;
+        for &scale in &scales {
             let abs_scale = scale.abs();
             if abs_scale > max_abs_scale {
                 max_abs_scale = abs_scale;
@@ -79,9 +81,9 @@ impl BlockQ6K {
             if dj == 0.0 {
                 continue;
             }
+            let q = requantize::<16>(&x[16 * j..16 * j + 16], None, dj, -32, 31);
             for ii in 0..16 {
-                let q = nearest_int(x[16 * j + ii] / dj).clamp(-32, 31);
-                l[16 * j + ii] = (q + 32) as i8;
+                l[16 * j + ii] = (q[ii] + 32) as i8;
             }
         }
         let mut ql = [0u8; 128];

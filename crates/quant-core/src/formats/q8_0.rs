@@ -24,11 +24,23 @@ pub(crate) fn scale_and_quants(x: &[f32; 32]) -> (f32, [i8; 32]) {
     let amax = c_ops::abs_max(x);
     let d = amax / 127.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let qs = if id.is_finite() {
+        // |x·id| ≤ 127·(1 + 2⁻²²): the branch-free rounding is exact.
+        quants(x, id, c_ops::round_in_range)
+    } else {
+        // amax < 127·2⁻¹²⁸: x·id is ±inf or NaN, and x86 turns those into 0.
+        quants(x, id, c_ops::roundf_i32)
+    };
+    (d, qs)
+}
+
+#[inline(always)]
+fn quants(x: &[f32; 32], id: f32, round: impl Fn(f32) -> i32) -> [i8; 32] {
     let mut qs = [0i8; 32];
     for (q, v) in qs.iter_mut().zip(x) {
-        *q = c_ops::roundf_i32(v * id) as i8;
+        *q = round(v * id) as i8;
     }
-    (d, qs)
+    qs
 }
 
 /// Error bound shared by `q8_0` and `q8_1` (see [`BlockQ8_0::max_abs_error`]).
@@ -48,7 +60,7 @@ impl BlockFormat for BlockQ8_0 {
     /// exactly `±127·d16` (an exact product), which gives back `d16` as the scale
     /// (`127·d16/127` is exact), and every value `q·d16` maps back to `q` (relative error of
     /// `x·(1/d16)` ≤ 2⁻²³, i.e. ≤ 127·2⁻²³ ≪ 0.5 in quant units). Rows whose f16 scale
-    /// underflows to 0 (|x| ≲ 4e-6) or overflows are not stable.
+    /// underflows to 0 (max |x| < 127·2⁻²⁵ ≈ 3.8e-6) or overflows are not stable.
     const REQUANTIZE_STABLE: bool = true;
 
     /// `quantize_row_q8_0_ref` (ggml ignores importance weights for `q8_0`).

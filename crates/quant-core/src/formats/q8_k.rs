@@ -19,37 +19,30 @@ pub struct BlockQ8K {
 }
 crate::assert_block_size!(BlockQ8K, 292);
 
-/// `quantize_row_q8_K_ref` for one block.
+/// `quantize_row_q8_K_ref` for one block, written in place (the block is large).
 #[inline]
-fn quantize_block(x: &[f32; 256]) -> BlockQ8K {
+fn quantize_block(x: &[f32; 256], b: &mut BlockQ8K) {
     let (amax, max) = c_ops::abs_max_signed(x);
-    if amax == 0.0 {
-        // ggml writes d = 0 and qs = 0 but leaves bsums unwritten; we write zeros (what the
-        // oracle's zero-filled buffers hold, and the true sums).
-        return BlockQ8K::zeroed();
-    }
     let iscale = -127.0 / max;
-    if !iscale.is_finite() {
+    if amax == 0.0 || !iscale.is_finite() {
+        // All zero: ggml writes d = 0 and qs = 0 but leaves bsums unwritten; we write zeros
+        // (what the oracle's zero-filled buffers hold, and the true sums).
         // |max| < 127/f32::MAX: `iscale·x` is ±inf or NaN, for which ggml's `nearest_int` bit
-        // trick gives -2^22 or 0, whose low byte (what the int8_t store keeps) is 0.
-        return BlockQ8K {
-            d: 1.0 / iscale,
-            ..BlockQ8K::zeroed()
-        };
+        // trick gives -2^22 or 0, whose low byte (what the int8_t store keeps) is 0; ggml
+        // stores d = 1/iscale = ∓0.
+        *b = BlockQ8K::zeroed();
+        if amax != 0.0 {
+            b.d = 1.0 / iscale;
+        }
+        return;
     }
-    let mut qs = [0i8; 256];
-    for (q, v) in qs.iter_mut().zip(x) {
+    for (q, v) in b.qs.iter_mut().zip(x) {
         *q = nearest_int(iscale * v).min(127) as i8;
     }
-    let mut bsums = [0i16; 16];
-    for (s, g) in bsums.iter_mut().zip(qs.as_chunks::<16>().0) {
+    for (s, g) in b.bsums.iter_mut().zip(b.qs.as_chunks::<16>().0) {
         *s = g.iter().map(|&q| i16::from(q)).sum();
     }
-    BlockQ8K {
-        d: 1.0 / iscale,
-        qs,
-        bsums,
-    }
+    b.d = 1.0 / iscale;
 }
 
 impl BlockFormat for BlockQ8K {
@@ -64,7 +57,7 @@ impl BlockFormat for BlockQ8K {
     fn quantize_blocks(src: &[f32], _imatrix: Option<&[f32]>, dst: &mut [Self]) {
         let (xs, _) = src.as_chunks::<256>();
         for (x, b) in xs.iter().zip(dst) {
-            *b = quantize_block(x);
+            quantize_block(x, b);
         }
     }
 

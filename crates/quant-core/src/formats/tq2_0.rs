@@ -24,8 +24,16 @@ pub(crate) fn scale_and_trits(x: &[f32; 256]) -> (f32, [i32; 256]) {
     let d = c_ops::abs_max(x);
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     let mut t = [0i32; 256];
-    for (t, v) in t.iter_mut().zip(x) {
-        *t = c_ops::lroundf_plus_one(v * id);
+    if id.is_finite() {
+        // |x·id| ≤ 1 + 2⁻²²: the vectorizable rounding is exact.
+        for (t, v) in t.iter_mut().zip(x) {
+            *t = c_ops::round_in_range(v * id) + 1;
+        }
+    } else {
+        // amax < 2⁻¹²⁸: x·id is ±inf or NaN, for which x86 glibc's lroundf gives LONG_MIN.
+        for (t, v) in t.iter_mut().zip(x) {
+            *t = c_ops::lroundf_plus_one(v * id);
+        }
     }
     (d, t)
 }
@@ -44,7 +52,7 @@ impl BlockFormat for BlockTq2_0 {
     const USES_IMPORTANCE: bool = false;
     /// Holds whenever the stored scale is finite and non-zero: dequantized values are
     /// `{−d16, 0, d16}`, their maximum gives back `d16` as the scale, and `±d16·fl(1/d16)`
-    /// rounds back to ±1.
+    /// rounds back to ±1. Not for blocks with max |x| < 2⁻²⁵ ≈ 3e-8 (f16 scale 0).
     const REQUANTIZE_STABLE: bool = true;
 
     /// `quantize_row_tq2_0_ref` (ggml ignores importance weights for `tq2_0`): byte `32c + m`
