@@ -39,7 +39,8 @@
 //! Rows are concatenations of 1..=[`KitConfig::max_blocks`] blocks, each drawn from one
 //! [`RowKind`]: gaussian, heavy-tailed (Student-t with 1–4 degrees of freedom), planted outliers,
 //! signed zeros, constants, tiny (1e-30..1e-8), f32 subnormals, huge (up to ~1e30), alternating
-//! signs and exact ties (half-integer multiples of a power of two with a planted maximum, which
+//! signs, sparse (zeros with a few values of any magnitude) and exact ties (half-integer
+//! multiples of a power of two with a planted maximum, which
 //! land exactly between two quantization levels of the common `amax / 2^k` scales). Values are
 //! generated from a seed by a small internal generator, so shrinking does not simplify them; a
 //! failure reports the complete failing row.
@@ -68,6 +69,8 @@ pub struct KitConfig {
     pub finite_below: f32,
     /// Seed of the random generator; `None` (the default) draws a fresh one per run.
     pub seed: Option<u64>,
+    /// The kinds of blocks rows are made of (default: every [`RowKind`]).
+    pub kinds: Vec<RowKind>,
 }
 
 impl Default for KitConfig {
@@ -77,6 +80,7 @@ impl Default for KitConfig {
             max_blocks: 4,
             finite_below: 1000.0,
             seed: None,
+            kinds: RowKind::ALL.to_vec(),
         }
     }
 }
@@ -101,6 +105,32 @@ impl KitConfig {
     pub fn with_finite_below(mut self, finite_below: f32) -> Self {
         self.finite_below = finite_below;
         self
+    }
+
+    /// Set [`KitConfig::kinds`] (an empty list means every kind).
+    #[must_use]
+    pub fn with_kinds(mut self, kinds: &[RowKind]) -> Self {
+        self.kinds = if kinds.is_empty() {
+            RowKind::ALL.to_vec()
+        } else {
+            kinds.to_vec()
+        };
+        self
+    }
+
+    /// Every [`RowKind`] except `kinds`.
+    #[must_use]
+    pub fn without_kinds(self, kinds: &[RowKind]) -> Self {
+        let keep: Vec<RowKind> = RowKind::ALL
+            .into_iter()
+            .filter(|k| !kinds.contains(k))
+            .collect();
+        self.with_kinds(&keep)
+    }
+
+    /// Rows for format `B` under this configuration.
+    pub fn rows<B: BlockFormat>(&self) -> BoxedStrategy<Vec<f32>> {
+        adversarial_row_of(&self.kinds, B::BLOCK_LEN, self.max_blocks)
     }
 
     /// Set [`KitConfig::seed`] for reproducible runs.
@@ -279,12 +309,15 @@ pub enum RowKind {
     Constant,
     /// Magnitudes log-uniform in 1e-30..1e-8, random signs.
     Tiny,
-    /// f32 subnormal magnitudes (below 1.2e-38), random signs.
+    /// f32 subnormal magnitudes (1.4e-45..1.2e-38, log-uniform), random signs.
     Subnormal,
     /// Gaussian scaled by 1e8..1e30 (finite).
     Huge,
     /// Alternating signs, similar magnitudes.
     Alternating,
+    /// Signed zeros with 1–3 non-zero values of any finite magnitude (log-uniform from the
+    /// smallest f32 subnormal to 1e30).
+    Sparse,
     /// Half-integer multiples of a power of two with a planted maximum `±M·2^k`: exact ties
     /// between quantization levels.
     Ties,
@@ -292,7 +325,7 @@ pub enum RowKind {
 
 impl RowKind {
     /// Every kind.
-    pub const ALL: [RowKind; 10] = [
+    pub const ALL: [RowKind; 11] = [
         RowKind::Gaussian,
         RowKind::HeavyTailed,
         RowKind::Outliers,
@@ -302,6 +335,7 @@ impl RowKind {
         RowKind::Subnormal,
         RowKind::Huge,
         RowKind::Alternating,
+        RowKind::Sparse,
         RowKind::Ties,
     ];
 
@@ -327,7 +361,23 @@ pub fn adversarial_block(len: usize) -> BoxedStrategy<Vec<f32>> {
 
 /// A row of 1..=`max_blocks` blocks of `block_len` values, each block of a random [`RowKind`].
 pub fn adversarial_row(block_len: usize, max_blocks: usize) -> BoxedStrategy<Vec<f32>> {
-    proptest::collection::vec(adversarial_block(block_len), 1..=max_blocks.max(1))
+    adversarial_row_of(&RowKind::ALL, block_len, max_blocks)
+}
+
+/// [`adversarial_row`] with blocks drawn from `kinds` only (every kind if empty).
+pub fn adversarial_row_of(
+    kinds: &[RowKind],
+    block_len: usize,
+    max_blocks: usize,
+) -> BoxedStrategy<Vec<f32>> {
+    let kinds: Vec<RowKind> = if kinds.is_empty() {
+        RowKind::ALL.to_vec()
+    } else {
+        kinds.to_vec()
+    };
+    let block = (0..kinds.len(), any::<u64>())
+        .prop_map(move |(k, seed)| kinds[k].generate(block_len, seed));
+    proptest::collection::vec(block, 1..=max_blocks.max(1))
         .prop_map(|blocks| blocks.concat())
         .boxed()
 }
@@ -430,7 +480,8 @@ fn gen_block(kind: RowKind, len: usize, g: &mut SplitMix64) -> Vec<f32> {
             .collect(),
         RowKind::Subnormal => (0..len)
             .map(|_| {
-                let bits = 1 + (g.next_u64() % 0x007f_ffff) as u32;
+                // Log-uniform over the bit patterns: down to the smallest subnormals.
+                let bits = (2f64.powf(g.range(0.0, 23.0)) as u32).max(1);
                 f32::from_bits(bits) * g.sign() as f32
             })
             .collect(),
@@ -447,6 +498,20 @@ fn gen_block(kind: RowKind, len: usize, g: &mut SplitMix64) -> Vec<f32> {
                     (if i % 2 == 0 { m } else { -m }) as f32
                 })
                 .collect()
+        }
+        RowKind::Sparse => {
+            let mut v: Vec<f32> = (0..len)
+                .map(|_| if g.next_u64() & 1 == 0 { 0.0 } else { -0.0 })
+                .collect();
+            for _ in 0..1 + g.below(3) {
+                let i = g.below(len);
+                let e = g.range(-149.0, 99.0); // 2^-149 .. ~6e29
+                v[i] = (g.sign() * 2f64.powf(e)).clamp(-3e30, 3e30) as f32;
+                if v[i] == 0.0 {
+                    v[i] = f32::from_bits(1);
+                }
+            }
+            v
         }
         RowKind::Ties => {
             const MAXES: [i64; 11] = [1, 3, 4, 7, 8, 15, 16, 31, 32, 63, 127];
@@ -575,7 +640,7 @@ pub fn check_round_trip_error<B: BlockFormat>(config: &KitConfig) -> Result<(), 
         config,
         B::NAME,
         Check::RoundTripError,
-        adversarial_row(B::BLOCK_LEN, config.max_blocks),
+        config.rows::<B>(),
         |x| {
             let q = quantize_row_to_vec::<B>(&x, None)
                 .map_err(|e| fail(format!("quantize failed on finite input: {e}")))?;
@@ -601,7 +666,7 @@ pub fn check_determinism<B: BlockFormat>(config: &KitConfig) -> Result<(), KitFa
         config,
         B::NAME,
         Check::Determinism,
-        adversarial_row(B::BLOCK_LEN, config.max_blocks),
+        config.rows::<B>(),
         |x| {
             let q1 = quantize_row_to_vec::<B>(&x, None).map_err(|e| fail(e.to_string()))?;
             let mut q2 = vec![B::zeroed(); q1.len()];
@@ -655,7 +720,7 @@ pub fn check_requantize_stable<B: BlockFormat>(config: &KitConfig) -> Result<(),
         config,
         B::NAME,
         Check::RequantizeStable,
-        adversarial_row(B::BLOCK_LEN, config.max_blocks),
+        config.rows::<B>(),
         |x| {
             let q = quantize_row_to_vec::<B>(&x, None).map_err(|e| fail(e.to_string()))?;
             let y = dequantize_row_to_vec(&q);
@@ -773,7 +838,7 @@ fn bad_value(k: u8) -> f32 {
 pub fn check_input_errors<B: BlockFormat>(config: &KitConfig) -> Result<(), KitFailure> {
     let bl = B::BLOCK_LEN;
     let strategy = (
-        adversarial_row(bl, config.max_blocks),
+        config.rows::<B>(),
         any::<prop::sample::Index>(),
         any::<prop::sample::Index>(),
         any::<u8>(),
@@ -921,7 +986,7 @@ pub fn check_input_errors<B: BlockFormat>(config: &KitConfig) -> Result<(), KitF
 /// # Errors
 /// A [`KitFailure`] with the failing row and weights.
 pub fn check_importance<B: BlockFormat>(config: &KitConfig) -> Result<(), KitFailure> {
-    let strategy = adversarial_row(B::BLOCK_LEN, config.max_blocks).prop_flat_map(|x| {
+    let strategy = config.rows::<B>().prop_flat_map(|x| {
         let n = x.len();
         (Just(x), importance_weights(n))
     });

@@ -3,11 +3,12 @@
 //!
 //! Checks that currently fail on a format are kept as `#[ignore]`d tests whose reason names the
 //! finding (run them with `cargo test -p quant-core --test kit -- --ignored`); see
-//! `known_failures` below. Set `KIT_CASES` to run more cases than the default 64 per check.
+//! `known_failures` below. Set `KIT_CASES` to run more cases than the default 64 per check and
+//! `KIT_SEED` to change the (otherwise fixed) seed.
 
 use quant_core::formats::*;
 use quant_core::half::{bf16, f16};
-use quant_core::testing::{self, KitConfig};
+use quant_core::testing::{self, KitConfig, RowKind};
 use quant_core::{BlockFormat, Format};
 
 /// 64 cases per check keeps the whole file at a few seconds at opt-level 3.
@@ -16,7 +17,12 @@ fn config<B: BlockFormat>() -> KitConfig {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(64);
-    let c = KitConfig::default().with_cases(cases);
+    // A fixed seed keeps CI deterministic; set KIT_SEED to explore other inputs.
+    let seed = std::env::var("KIT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x6b69_7431);
+    let c = KitConfig::default().with_cases(cases).with_seed(seed);
     // Plain floats have one value per block: give them rows of up to 64 values.
     if B::BLOCK_LEN == 1 {
         c.with_max_blocks(64)
@@ -45,6 +51,14 @@ check_fns!(
     check_input_errors,
     check_importance
 );
+
+/// The round-trip check without [`RowKind::Sparse`] blocks (see `known_failures`).
+fn check_round_trip_error_dense<B: BlockFormat>() {
+    let config = config::<B>().without_kinds(&[RowKind::Sparse]);
+    if let Err(failure) = testing::check_round_trip_error::<B>(&config) {
+        panic!("{failure}");
+    }
+}
 
 /// Every check on a format (or the listed ones), one `#[test]` each in a module named after it.
 macro_rules! kit {
@@ -80,20 +94,22 @@ macro_rules! known_failure {
 kit!(float_f32 => f32);
 kit!(float_f16 => f16);
 kit!(float_bf16 => bf16);
-kit!(q8_0 => BlockQ8_0);
-kit!(q8_1 => BlockQ8_1);
+kit!(q8_0 => BlockQ8_0: check_round_trip_error_dense, check_determinism, check_requantize_stable,
+    check_arbitrary_bytes, check_input_errors, check_importance);
+kit!(q8_1 => BlockQ8_1: check_round_trip_error_dense, check_determinism, check_requantize_stable,
+    check_arbitrary_bytes, check_input_errors, check_importance);
 kit!(q8_k => BlockQ8K);
 kit!(tq1_0 => BlockTq1_0);
 kit!(tq2_0 => BlockTq2_0);
 kit!(mxfp4 => BlockMxfp4);
 kit!(nvfp4 => BlockNvfp4);
-kit!(q4_0 => BlockQ4_0: check_round_trip_error, check_determinism, check_requantize_stable,
+kit!(q4_0 => BlockQ4_0: check_round_trip_error_dense, check_determinism, check_requantize_stable,
     check_arbitrary_bytes, check_input_errors);
-kit!(q4_1 => BlockQ4_1: check_round_trip_error, check_determinism, check_requantize_stable,
+kit!(q4_1 => BlockQ4_1: check_round_trip_error_dense, check_determinism, check_requantize_stable,
     check_arbitrary_bytes, check_input_errors);
-kit!(q5_0 => BlockQ5_0: check_round_trip_error, check_determinism, check_requantize_stable,
+kit!(q5_0 => BlockQ5_0: check_round_trip_error_dense, check_determinism, check_requantize_stable,
     check_arbitrary_bytes, check_input_errors);
-kit!(q5_1 => BlockQ5_1: check_round_trip_error, check_determinism, check_requantize_stable,
+kit!(q5_1 => BlockQ5_1: check_round_trip_error_dense, check_determinism, check_requantize_stable,
     check_arbitrary_bytes, check_input_errors);
 kit!(iq4_nl => BlockIq4Nl: check_round_trip_error, check_determinism, check_requantize_stable,
     check_arbitrary_bytes, check_input_errors);
@@ -101,57 +117,67 @@ kit!(iq4_xs => BlockIq4Xs: check_determinism, check_requantize_stable, check_arb
     check_input_errors);
 kit!(q6_k => BlockQ6K: check_determinism, check_requantize_stable, check_arbitrary_bytes,
     check_input_errors);
-kit!(q2_k => BlockQ2K: check_requantize_stable, check_arbitrary_bytes);
-kit!(q3_k => BlockQ3K: check_requantize_stable, check_arbitrary_bytes);
-kit!(q4_k => BlockQ4K: check_requantize_stable, check_arbitrary_bytes);
-kit!(q5_k => BlockQ5K: check_requantize_stable, check_arbitrary_bytes);
+kit!(q2_k => BlockQ2K: check_round_trip_error, check_determinism, check_requantize_stable,
+    check_arbitrary_bytes, check_input_errors);
+kit!(q3_k => BlockQ3K: check_determinism, check_requantize_stable, check_arbitrary_bytes,
+    check_input_errors);
+kit!(q4_k => BlockQ4K: check_round_trip_error, check_determinism, check_requantize_stable,
+    check_arbitrary_bytes, check_input_errors);
+kit!(q5_k => BlockQ5K: check_round_trip_error, check_determinism, check_requantize_stable,
+    check_arbitrary_bytes, check_input_errors);
 
-/// Findings of the kit that the formats' owners have to resolve (found with `KIT_CASES=1000`).
+/// Findings of the kit that the formats' owners have to resolve (found with `KIT_CASES=1000`
+/// and `KIT_SEED` 1..4; a given seed need not hit every one of them).
 mod known_failures {
     use super::*;
 
     // The imatrix path minimises Σ w·(x − y)²: a value with a small weight may end up far from
     // its input (even at 0), so the reference-path bound of `max_abs_error` does not hold.
     known_failure!(q4_0_importance => BlockQ4_0, check_importance,
-        "max_abs_error does not hold on the imatrix path (e.g. 192 → 0, bound 24)");
+        "imatrix path: a block with max |x| = 0.073 dequantizes to NaN; bound exceeded");
     known_failure!(q4_1_importance => BlockQ4_1, check_importance,
-        "max_abs_error does not hold on the imatrix path; nearest_int(inf) debug assertion");
+        "max_abs_error does not hold on the imatrix path (error 0.0331, bound 0.0329)");
     known_failure!(q5_0_importance => BlockQ5_0, check_importance,
-        "max_abs_error does not hold on the imatrix path (error 0.51, bound 0.39)");
+        "imatrix path: a block with max |x| = 0.073 dequantizes to NaN; bound exceeded");
     known_failure!(q5_1_importance => BlockQ5_1, check_importance,
-        "nearest_int(inf) debug assertion on the imatrix path");
+        "max_abs_error does not hold on the imatrix path (error 0.034, bound 0.016)");
     known_failure!(iq4_nl_importance => BlockIq4Nl, check_importance,
-        "max_abs_error does not hold on the imatrix path (5.46 → 0, bound 1.55)");
+        "max_abs_error does not hold on the imatrix path (1.29 → 0, bound 0.37)");
     known_failure!(iq4_xs_importance => BlockIq4Xs, check_importance,
-        "max_abs_error does not hold on the imatrix path (-1.77 → -0.78, bound 0.50)");
+        "max_abs_error does not hold on the imatrix path (-0.51 → -0.001, bound 0.14)");
+    known_failure!(q2_k_importance => BlockQ2K, check_importance,
+        "max_abs_error does not hold on the imatrix path (26.9 → -14.8, bound 28.3)");
+    known_failure!(q3_k_importance => BlockQ3K, check_importance,
+        "max_abs_error does not hold on the imatrix path (1.29 → 0.59, bound 0.65)");
+    known_failure!(q4_k_importance => BlockQ4K, check_importance,
+        "max_abs_error does not hold on the imatrix path (1.29 → 0, bound 0.34)");
+    known_failure!(q5_k_importance => BlockQ5K, check_importance,
+        "max_abs_error does not hold on the imatrix path (0.19 → 0, bound 0.17)");
     known_failure!(q6_k_importance => BlockQ6K, check_importance,
-        "max_abs_error does not hold on the imatrix path (296.8 → 0, bound 43)");
-    // Huge blocks (~1e20..1e30) whose f16 scale overflows dequantize to finite zeros instead of
+        "max_abs_error does not hold on the imatrix path (-0.158 → 0, bound 0.121)");
+    // Blocks of zeros with one tiny subnormal (e.g. 4e-45): the bound, computed in f32 from a
+    // scale that underflows to 0, comes out below the error |x| (the value becomes 0). The
+    // round trip runs without `RowKind::Sparse` blocks for these formats until fixed.
+    known_failure!(q4_0_round_trip_sparse => BlockQ4_0, check_round_trip_error,
+        "bound 0 for a block [0, …, -4e-45] that dequantizes to 0 (subnormal scale underflow)");
+    known_failure!(q4_1_round_trip_sparse => BlockQ4_1, check_round_trip_error,
+        "bound 4.3e-44 < error 4.9e-44 for a sparse subnormal block");
+    known_failure!(q5_0_round_trip_sparse => BlockQ5_0, check_round_trip_error,
+        "bound 0 for a block [0, …, -4e-45] that dequantizes to 0 (subnormal scale underflow)");
+    known_failure!(q5_1_round_trip_sparse => BlockQ5_1, check_round_trip_error,
+        "bound 4.3e-44 < error 4.9e-44 for a sparse subnormal block (fuzz found 1.1e-44 vs 0)");
+    known_failure!(q8_0_round_trip_sparse => BlockQ8_0, check_round_trip_error,
+        "bound 6.61e-42 < error 6.638e-42 for a sparse subnormal block");
+    known_failure!(q8_1_round_trip_sparse => BlockQ8_1, check_round_trip_error,
+        "bound 6.61e-42 < error 6.638e-42 for a sparse subnormal block");
+    // Huge blocks (~1e23..1e28) whose f16 scale overflows dequantize to finite zeros instead of
     // ±inf/NaN, so the kit cannot tell the overflow apart: max_abs_error should return None there.
     known_failure!(iq4_xs_round_trip => BlockIq4Xs, check_round_trip_error,
-        "huge block (max 9.5e20) dequantizes to 0 with a finite bound: bound must be None on scale overflow");
+        "huge block (max 5e23) dequantizes to 0 with a finite bound: bound must be None on scale overflow");
     known_failure!(q6_k_round_trip => BlockQ6K, check_round_trip_error,
-        "huge block (max 1e26) dequantizes to 0 with a finite bound: bound must be None on scale overflow");
-    // ggml's `assert(fabsf(fval) <= 4194303.f)` in nearest_int, mirrored as a debug_assert, fires
-    // on valid finite input (f32 subnormals → inverse scale inf; huge values; tiny values with
-    // importance), so test builds (debug-assertions on) panic.
-    known_failure!(q2_k_round_trip => BlockQ2K, check_round_trip_error, "nearest_int(inf) debug assertion");
-    known_failure!(q2_k_determinism => BlockQ2K, check_determinism, "nearest_int(inf) debug assertion");
-    known_failure!(q2_k_input_errors => BlockQ2K, check_input_errors, "nearest_int(inf) debug assertion");
-    known_failure!(q2_k_importance => BlockQ2K, check_importance, "nearest_int debug assertion; bound exceeded with importance");
+        "huge block (max 5e23) dequantizes to 0 with a finite bound: bound must be None on scale overflow");
     known_failure!(q3_k_round_trip => BlockQ3K, check_round_trip_error,
-        "nearest_int debug assertion; huge block (8.2e29) → 0 with a finite bound");
-    known_failure!(q3_k_determinism => BlockQ3K, check_determinism, "nearest_int(-inf) debug assertion");
-    known_failure!(q3_k_input_errors => BlockQ3K, check_input_errors, "nearest_int(inf) debug assertion");
-    known_failure!(q3_k_importance => BlockQ3K, check_importance, "bound exceeded with importance (-5.4e-3 → 0, bound 4.0e-3)");
-    known_failure!(q4_k_round_trip => BlockQ4K, check_round_trip_error, "nearest_int(inf) debug assertion");
-    known_failure!(q4_k_determinism => BlockQ4K, check_determinism, "nearest_int(inf) debug assertion");
-    known_failure!(q4_k_input_errors => BlockQ4K, check_input_errors, "nearest_int(inf) debug assertion");
-    known_failure!(q4_k_importance => BlockQ4K, check_importance, "nearest_int(inf) debug assertion; bound exceeded with importance");
-    known_failure!(q5_k_round_trip => BlockQ5K, check_round_trip_error, "nearest_int(inf) debug assertion");
-    known_failure!(q5_k_determinism => BlockQ5K, check_determinism, "nearest_int(inf) debug assertion");
-    known_failure!(q5_k_input_errors => BlockQ5K, check_input_errors, "nearest_int(inf) debug assertion");
-    known_failure!(q5_k_importance => BlockQ5K, check_importance, "bound exceeded with importance (296.8 → 0, bound 43)");
+        "huge block (max 1.5e28) dequantizes to 0 with a finite bound: bound must be None on scale overflow");
 }
 
 /// Every built-in format has kit tests above.
