@@ -122,12 +122,16 @@ pub(crate) fn exp_sum_into(x: &[f32], shift: f32, out: &mut Vec<f32>) -> f64 {
     let mut xs = x.chunks_exact(block);
     let mut os = out.chunks_exact_mut(block);
     for (xb, ob) in (&mut xs).zip(&mut os) {
+        // A 64-iteration loop (not 8 unrolled lanes) so that the loop vectorizer handles it.
+        let xb: &[f32; 64] = xb.try_into().expect("block of 64");
+        let ob: &mut [f32; 64] = ob.try_into().expect("block of 64");
+        for v in 0..64 {
+            ob[v] = exp32(xb[v] - shift);
+        }
         let mut part = [0.0f32; LANES];
-        for (xc, oc) in xb.chunks_exact(LANES).zip(ob.chunks_exact_mut(LANES)) {
+        for oc in ob.chunks_exact(LANES) {
             for k in 0..LANES {
-                let e = exp32(xc[k] - shift);
-                oc[k] = e;
-                part[k] += e;
+                part[k] += oc[k];
             }
         }
         for k in 0..LANES {
@@ -262,19 +266,24 @@ pub(crate) fn fused<const CORR: bool>(
     let mut acc = [[0.0f64; LANES]; NQ];
     let mut i = 0;
     while i < full {
+        let ab: &[f32; 64] = a[i..i + block].try_into().expect("block of 64");
+        let bb: &[f32; 64] = b[i..i + block].try_into().expect("block of 64");
+        let eab: &[f32; 64] = ea[i..i + block].try_into().expect("block of 64");
+        let ebb: &[f32; 64] = eb[i..i + block].try_into().expect("block of 64");
+        // Terms of the block into small arrays (a 64-iteration loop the loop vectorizer
+        // handles), then summed per lane.
+        let mut tq = [[0.0f32; 64]; NQ];
+        for v in 0..64 {
+            let t = terms::<CORR>(ab[v], bb[v], eab[v], ebb[v], p);
+            for q in 0..NQ {
+                tq[q][v] = t[q];
+            }
+        }
         let mut part = [[0.0f32; LANES]; NQ];
-        let (ab, bb) = (&a[i..i + block], &b[i..i + block]);
-        let (eab, ebb) = (&ea[i..i + block], &eb[i..i + block]);
-        for (((ac, bc), eac), ebc) in ab
-            .chunks_exact(LANES)
-            .zip(bb.chunks_exact(LANES))
-            .zip(eab.chunks_exact(LANES))
-            .zip(ebb.chunks_exact(LANES))
-        {
-            for k in 0..LANES {
-                let t = terms::<CORR>(ac[k], bc[k], eac[k], ebc[k], p);
-                for (q, tq) in t.iter().enumerate() {
-                    part[q][k] += tq;
+        for q in 0..NQ {
+            for c in tq[q].chunks_exact(LANES) {
+                for k in 0..LANES {
+                    part[q][k] += c[k];
                 }
             }
         }
@@ -319,5 +328,106 @@ mod tests {
         assert!(worst <= 3e-7, "worst relative error {worst:e}");
         assert_eq!(exp32(0.0), 1.0);
         assert!(exp32(-1e6) > 0.0 && exp32(1e6).is_finite());
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    /// Per-pass timing (run with `--ignored --nocapture`); not an assertion.
+    #[test]
+    #[ignore]
+    fn pass_timing() {
+        /// On-CPU time of this thread (ns), from the scheduler statistics: the machine is shared.
+        fn cpu() -> f64 {
+            let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+            s.split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0)
+        }
+        struct Instant(f64);
+        impl Instant {
+            fn now() -> Self {
+                Self(cpu())
+            }
+            fn elapsed(&self) -> std::time::Duration {
+                std::time::Duration::from_nanos((cpu() - self.0) as u64)
+            }
+        }
+        let n = 151_936;
+        let mut x = 1u32;
+        let a: Vec<f32> = (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x as f32 / u32::MAX as f32 - 0.5) * 30.0
+            })
+            .collect();
+        let b: Vec<f32> = a.iter().map(|v| v + 0.01).collect();
+        let (mut ea, mut eb) = (Vec::new(), Vec::new());
+        let reps = 50;
+        let t = Instant::now();
+        for _ in 0..reps {
+            std::hint::black_box(super::scan(std::hint::black_box(&a)).unwrap().0);
+        }
+        let ns = |t: Instant| t.elapsed().as_secs_f64() * 1e9 / (reps * n) as f64;
+        eprintln!("scan {:.2} ns/entry", ns(t));
+        let t = Instant::now();
+        for _ in 0..reps {
+            std::hint::black_box(super::exp_sum_into(std::hint::black_box(&a), 15.0, &mut ea));
+        }
+        eprintln!("exp_sum {:.2} ns/entry", ns(t));
+        super::exp_sum_into(&b, 15.0, &mut eb);
+        let p = super::Params {
+            sa: 15.0,
+            sb: 15.0,
+            ia: 0.1,
+            ib: 0.1,
+            kc: 0.0,
+            ta: f32::NEG_INFINITY,
+            tb: f32::NEG_INFINITY,
+        };
+        let t = Instant::now();
+        for _ in 0..reps {
+            std::hint::black_box(super::fused::<false>(
+                std::hint::black_box(&a),
+                &b,
+                &ea,
+                &eb,
+                &p,
+            ));
+        }
+        eprintln!("fused {:.2} ns/entry", ns(t));
+        let t = Instant::now();
+        for _ in 0..reps {
+            std::hint::black_box(crate::compare_logits(&a, &b, 3).unwrap());
+        }
+        let fast = ns(t);
+        let t = Instant::now();
+        for _ in 0..reps {
+            std::hint::black_box(crate::compare_logits_reference(&a, &b, 3).unwrap());
+        }
+        let reference = ns(t);
+        // Streaming read of 256 MiB (16 f32 lanes), CPU time.
+        let big: Vec<f32> = (0..64usize << 20).map(|i| (i % 1024) as f32).collect();
+        let t = Instant::now();
+        let mut acc = [0.0f32; 16];
+        for _ in 0..4 {
+            for ch in std::hint::black_box(&big).chunks_exact(16) {
+                for k in 0..16 {
+                    acc[k] += ch[k];
+                }
+            }
+        }
+        std::hint::black_box(acc);
+        let read_gbs = (4 * big.len() * 4) as f64 / (t.elapsed().as_secs_f64() * 1e9);
+        let gbs = |ns: f64| 8.0 / ns;
+        eprintln!(
+            "compare_logits {fast:.2} ns/entry = {:.2} GB/s; reference {reference:.2} ns/entry = \
+             {:.2} GB/s; streaming read {read_gbs:.2} GB/s (CPU time)",
+            gbs(fast),
+            gbs(reference)
+        );
     }
 }
