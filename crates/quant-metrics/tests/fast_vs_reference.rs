@@ -223,3 +223,87 @@ fn fast_path_matches_reference_on_golden_records() {
         );
     }
 }
+
+/// Every number of the golden two-file reports, fast path vs the same accumulation fed by the
+/// f64 reference: per-token values move by ≤ 1e-6·Σ|p·δ| (≤ 1e-9 here), so every aggregate,
+/// percentile and chunk row stays within 1e-6 relative + 1e-9 absolute.
+#[test]
+fn golden_reports_match_reference_reports() {
+    use quant_metrics::{FileCompareOptions, KldAccumulator, compare_logits_files};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden/metrics");
+    if !dir.join("base-f32.kld").is_file() {
+        eprintln!("SKIP: golden folder {} not found", dir.display());
+        return;
+    }
+    fn walk(
+        path: &str,
+        a: &serde_json::Value,
+        b: &serde_json::Value,
+        worst: &mut Vec<(String, f64)>,
+    ) {
+        match (a, b) {
+            (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+                for (k, v) in x {
+                    walk(&format!("{path}.{k}"), v, &y[k], worst);
+                }
+            }
+            (serde_json::Value::Array(x), serde_json::Value::Array(y)) => {
+                assert_eq!(x.len(), y.len(), "{path}");
+                let key = format!("{path}[]");
+                for (u, v) in x.iter().zip(y) {
+                    walk(&key, u, v, worst);
+                }
+            }
+            (serde_json::Value::Number(x), serde_json::Value::Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                assert!((x - y).abs() <= 1e-6 * y.abs() + 1e-9, "{path}: {x} vs {y}");
+                let d = (x - y).abs();
+                match worst.iter_mut().find(|(p, _)| p == path) {
+                    Some(w) => w.1 = w.1.max(d),
+                    None => worst.push((path.to_string(), d)),
+                }
+            }
+            _ => assert_eq!(a, b, "{path}"),
+        }
+    }
+    for other in ["other-q8_0.kld", "other-q4_k_m.kld"] {
+        let fast = compare_logits_files(
+            dir.join("base-f32.kld"),
+            dir.join(other),
+            &FileCompareOptions::default(),
+        )
+        .unwrap();
+        let mut rb = LogitsFileReader::open(dir.join("base-f32.kld")).unwrap();
+        let mut rq = LogitsFileReader::open(dir.join(other)).unwrap();
+        let per_chunk = u64::from(rb.header().scored_per_chunk());
+        let mut acc = KldAccumulator::new();
+        let mut k = 0u64;
+        while let (Some(b), Some(q)) = (rb.next(), rq.next()) {
+            let t = rb.target(k).unwrap() as usize;
+            let (lb, lq) = (b.unwrap().log_probs(), q.unwrap().log_probs());
+            let c = compare_log_probs_reference(&lb, &lq, t, &CompareOptions::llama_cpp()).unwrap();
+            acc.push(&c);
+            k += 1;
+            if k % per_chunk == 0 {
+                acc.end_chunk();
+            }
+        }
+        let reference = acc.finish();
+        let mut worst = Vec::new();
+        walk(
+            "report",
+            &serde_json::to_value(&fast).unwrap(),
+            &serde_json::to_value(&reference).unwrap(),
+            &mut worst,
+        );
+        let nonzero: Vec<String> = worst
+            .iter()
+            .filter(|(_, d)| *d > 0.0)
+            .map(|(p, d)| format!("{p} {d:.1e}"))
+            .collect();
+        eprintln!(
+            "{other}: max |fast − reference| per report field (0 elsewhere): {}",
+            nonzero.join(", ")
+        );
+    }
+}
