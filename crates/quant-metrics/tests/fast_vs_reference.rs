@@ -284,7 +284,7 @@ fn golden_reports_match_reference_reports() {
             let c = compare_log_probs_reference(&lb, &lq, t, &CompareOptions::llama_cpp()).unwrap();
             acc.push(&c);
             k += 1;
-            if k % per_chunk == 0 {
+            if k.is_multiple_of(per_chunk) {
                 acc.end_chunk();
             }
         }
