@@ -8,7 +8,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use quant_metrics::{CompareOptions, PackedRecord, compare_log_probs, compare_logits};
+use quant_metrics::{
+    CompareOptions, PackedRecord, compare_log_probs, compare_logits, compare_logits_reference,
+};
 
 /// Tokens per iteration: their rows (≥ 32 MB at 128k) exceed the caches, so data streams from
 /// memory as in a real comparison.
@@ -47,6 +49,19 @@ fn per_token_comparison(c: &mut Criterion) {
                 acc
             });
         });
+        if vocab == 151_936 {
+            // The original f64 implementation, for a before/after ratio measured in the same run.
+            g.bench_function(format!("reference_vocab_{vocab}_x{TOKENS}_tokens"), |b| {
+                b.iter(|| {
+                    let mut acc = 0.0;
+                    for (k, (rb, rq)) in base.chunks(vocab).zip(quant.chunks(vocab)).enumerate() {
+                        let r = compare_logits_reference(black_box(rb), black_box(rq), k).unwrap();
+                        acc += r.kld + r.jsd;
+                    }
+                    acc
+                });
+            });
+        }
     }
     g.finish();
 }

@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{MetricsError, Result};
+use crate::fast;
 use crate::softmax::checked_max;
 
 /// The largest `k` of the top-k overlaps reported by [`TokenComparison`].
@@ -277,6 +278,22 @@ pub(crate) fn exp_fast(x: f64) -> f64 {
     f64::from_bits(p.to_bits().wrapping_add(z.to_bits() << 52))
 }
 
+/// `Σ exp(x − shift)` with [`exp_fast`] (f64, four accumulators, vectorizable).
+fn sum_exp_f64(x: &[f32], shift: f64) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let chunks = x.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..4 {
+            acc[k] += exp_fast(f64::from(c[k]) - shift);
+        }
+    }
+    for &v in rest {
+        acc[0] += exp_fast(f64::from(v) - shift);
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
 fn check_pair(base: usize, quant: usize, target: usize) -> Result<()> {
     if base != quant {
         return Err(MetricsError::VocabMismatch {
@@ -296,23 +313,17 @@ fn check_pair(base: usize, quant: usize, target: usize) -> Result<()> {
     Ok(())
 }
 
-/// Compares the distributions given by two logits rows (softmax of each, in f64) at a position
-/// whose actual next token is `target`. The KL sums run over the whole vocabulary.
+/// The original f64 implementation of [`compare_logits`] (f64 exponentials, 1e-15 relative), kept
+/// as the accuracy reference of the fast path (tests and benchmarks).
 ///
 /// # Errors
-/// [`MetricsError::VocabMismatch`] if the rows differ in length, [`MetricsError::EmptyRow`],
-/// [`MetricsError::TokenOutOfRange`], or [`MetricsError::NonFinite`] for a NaN/Inf logit.
-///
-/// # Examples
-/// ```
-/// let base = [2.0f32, 1.0, 0.0];
-/// let c = quant_metrics::compare_logits(&base, &base, 0)?;
-/// assert!(c.kld.abs() < 1e-15 && c.delta_p == 0.0 && c.same_top());
-/// let flat = quant_metrics::compare_logits(&base, &[0.0, 0.0, 0.0], 0)?;
-/// assert!(flat.kld > 0.0 && flat.delta_p < 0.0);
-/// # Ok::<(), quant_metrics::MetricsError>(())
-/// ```
-pub fn compare_logits(base: &[f32], quant: &[f32], target: usize) -> Result<TokenComparison> {
+/// As [`compare_logits`].
+#[doc(hidden)]
+pub fn compare_logits_reference(
+    base: &[f32],
+    quant: &[f32],
+    target: usize,
+) -> Result<TokenComparison> {
     check_pair(base.len(), quant.len(), target)?;
     let (mb, _) = checked_max(base)?;
     let (mq, _) = checked_max(quant)?;
@@ -332,13 +343,13 @@ pub fn compare_logits(base: &[f32], quant: &[f32], target: usize) -> Result<Toke
     }))
 }
 
-/// Compares two rows of natural-log probabilities (for example unpacked from llama.cpp logits
-/// files with [`crate::PackedRecord::log_probs_into`]). The rows are used as given (not
-/// renormalized), as llama.cpp does.
+/// The original f64 implementation of [`compare_log_probs`] (f64 exponentials, 1e-15 relative), kept
+/// as the accuracy reference of the fast path (tests and benchmarks).
 ///
 /// # Errors
-/// As [`compare_logits`].
-pub fn compare_log_probs(
+/// As [`compare_log_probs`].
+#[doc(hidden)]
+pub fn compare_log_probs_reference(
     base: &[f32],
     quant: &[f32],
     target: usize,
@@ -358,12 +369,13 @@ pub fn compare_log_probs(
     }))
 }
 
-/// Compares live quantized-model logits with a base distribution given as log-probabilities
-/// (llama.cpp's `--kl-divergence` mode, where the base comes from the logits file).
+/// The original f64 implementation of [`compare_logits_to_log_probs`] (f64 exponentials, 1e-15 relative), kept
+/// as the accuracy reference of the fast path (tests and benchmarks).
 ///
 /// # Errors
-/// As [`compare_logits`].
-pub fn compare_logits_to_log_probs(
+/// As [`compare_logits_to_log_probs`].
+#[doc(hidden)]
+pub fn compare_logits_to_log_probs_reference(
     base_log_probs: &[f32],
     quant_logits: &[f32],
     target: usize,
@@ -385,6 +397,175 @@ pub fn compare_logits_to_log_probs(
                 eq[v] * inv_q,
             )
         })
+    }))
+}
+
+thread_local! {
+    /// Per-thread f32 scratch rows of exponentials for the fast path (O(vocab), reused).
+    static SCRATCH32: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Assembles a [`TokenComparison`] from the sums of the fast kernel.
+fn finish(
+    n_vocab: usize,
+    s: &fast::Sums,
+    lbt: f64,
+    lqt: f64,
+    top_b: &TopK,
+    top_q: &TopK,
+) -> TokenComparison {
+    let k5 = n_vocab.min(5);
+    let k10 = n_vocab.min(MAX_TOP_K);
+    TokenComparison {
+        kld: s.kl,
+        reverse_kld: s.rkl,
+        jsd: s.jsd,
+        nll_base: -lbt,
+        nll_quant: -lqt,
+        delta_p: lqt.exp() - lbt.exp(),
+        top1_base: top_b.idx[0],
+        top1_quant: top_q.idx[0],
+        top5_common: top_b.common(top_q, k5),
+        top10_common: top_b.common(top_q, k10),
+        top_k_sizes: [k5 as u8, k10 as u8],
+    }
+}
+
+/// The mask threshold of a KL floor on `ln p = x − lse`: `x > floor + lse`.
+fn floor_threshold(floor: Option<f32>, lse: f64) -> f32 {
+    floor.map_or(f32::NEG_INFINITY, |f| (f64::from(f) + lse) as f32)
+}
+
+/// Compares the distributions given by two logits rows (softmax of each, in f64) at a position
+/// whose actual next token is `target`. The KL sums run over the whole vocabulary.
+///
+/// # Errors
+/// [`MetricsError::VocabMismatch`] if the rows differ in length, [`MetricsError::EmptyRow`],
+/// [`MetricsError::TokenOutOfRange`], or [`MetricsError::NonFinite`] for a NaN/Inf logit.
+///
+/// # Examples
+/// ```
+/// let base = [2.0f32, 1.0, 0.0];
+/// let c = quant_metrics::compare_logits(&base, &base, 0)?;
+/// assert!(c.kld.abs() < 1e-15 && c.delta_p == 0.0 && c.same_top());
+/// let flat = quant_metrics::compare_logits(&base, &[0.0, 0.0, 0.0], 0)?;
+/// assert!(flat.kld > 0.0 && flat.delta_p < 0.0);
+/// # Ok::<(), quant_metrics::MetricsError>(())
+/// ```
+///
+/// # Accuracy
+/// Computed with f32 exponentials and cancellation-free f32 terms accumulated in f64 (see
+/// `docs/metrics.md`, "Performance"): KL, reverse KL and JSD within 1e-5 relative (+1e-12
+/// absolute) of the f64 reference, KL and reverse KL ≥ 0 exactly, NLLs within 1e-6 absolute.
+pub fn compare_logits(base: &[f32], quant: &[f32], target: usize) -> Result<TokenComparison> {
+    check_pair(base.len(), quant.len(), target)?;
+    let (mb, top_b) = fast::scan(base)?;
+    let (mq, top_q) = fast::scan(quant)?;
+    Ok(SCRATCH32.with(|s| {
+        let (eb, eq) = &mut *s.borrow_mut();
+        let zb = fast::exp_sum_into(base, mb, eb);
+        let zq = fast::exp_sum_into(quant, mq, eq);
+        let (lzb, lzq) = (zb.ln(), zq.ln());
+        let p = fast::Params {
+            sa: mb,
+            sb: mq,
+            ia: (1.0 / zb) as f32,
+            ib: (1.0 / zq) as f32,
+            kc: (lzb - lzq) as f32,
+            ta: f32::NEG_INFINITY,
+            tb: f32::NEG_INFINITY,
+        };
+        let sums = fast::fused::<false>(base, quant, eb, eq, &p);
+        let lbt = f64::from(base[target]) - (f64::from(mb) + lzb);
+        let lqt = f64::from(quant[target]) - (f64::from(mq) + lzq);
+        finish(base.len(), &sums, lbt, lqt, &top_b, &top_q)
+    }))
+}
+
+/// Compares two rows of natural-log probabilities (for example unpacked from llama.cpp logits
+/// files with [`crate::PackedRecord::log_probs_into`]). The rows are used as given (not
+/// renormalized), as llama.cpp does.
+///
+/// # Errors
+/// As [`compare_logits`].
+///
+/// # Accuracy
+/// Computed with f32 exponentials; every term is rewritten so that its rounding error is relative
+/// to its own size (see `docs/metrics.md`, "Performance"): KL and reverse KL within 1e-6 relative
+/// + 1e-10 absolute of the f64 reference, JSD within 1e-5 relative.
+pub fn compare_log_probs(
+    base: &[f32],
+    quant: &[f32],
+    target: usize,
+    options: &CompareOptions,
+) -> Result<TokenComparison> {
+    check_pair(base.len(), quant.len(), target)?;
+    let (_, top_b) = fast::scan(base)?;
+    let (_, top_q) = fast::scan(quant)?;
+    Ok(SCRATCH32.with(|s| {
+        let (eb, eq) = &mut *s.borrow_mut();
+        fast::exp_sum_into(base, 0.0, eb);
+        fast::exp_sum_into(quant, 0.0, eq);
+        let p = fast::Params {
+            sa: 0.0,
+            sb: 0.0,
+            ia: 1.0,
+            ib: 1.0,
+            kc: 0.0,
+            ta: floor_threshold(options.kl_floor, 0.0),
+            tb: floor_threshold(options.kl_floor, 0.0),
+        };
+        let sums = fast::fused::<true>(base, quant, eb, eq, &p);
+        let (lbt, lqt) = (f64::from(base[target]), f64::from(quant[target]));
+        finish(base.len(), &sums, lbt, lqt, &top_b, &top_q)
+    }))
+}
+
+/// Compares live quantized-model logits with a base distribution given as log-probabilities
+/// (llama.cpp's `--kl-divergence` mode, where the base comes from the logits file).
+///
+/// # Errors
+/// As [`compare_logits`].
+///
+/// # Accuracy
+/// As [`compare_log_probs`]; the quantized row is normalized with its f64 log-sum-exp rounded to
+/// f32, and the rounding is corrected exactly in f64 afterwards.
+pub fn compare_logits_to_log_probs(
+    base_log_probs: &[f32],
+    quant_logits: &[f32],
+    target: usize,
+    options: &CompareOptions,
+) -> Result<TokenComparison> {
+    check_pair(base_log_probs.len(), quant_logits.len(), target)?;
+    let (_, top_b) = fast::scan(base_log_probs)?;
+    let (mq, top_q) = fast::scan(quant_logits)?;
+    Ok(SCRATCH32.with(|s| {
+        let (eb, eq) = &mut *s.borrow_mut();
+        // The KL depends on lse_q at first order (coefficient Σ p_b ≈ 1) here, so its sum of
+        // exponentials is computed with the f64 exponential (1e-15), not the f32 one.
+        let lse_q = f64::from(mq) + sum_exp_f64(quant_logits, f64::from(mq)).ln();
+        // Exponentials of ln p_q = l − lse with lse rounded to f32; ρ = the rounding.
+        let lse32 = lse_q as f32;
+        let rho = lse_q - f64::from(lse32);
+        fast::exp_sum_into(quant_logits, lse32, eq);
+        fast::exp_sum_into(base_log_probs, 0.0, eb);
+        let p = fast::Params {
+            sa: 0.0,
+            sb: lse32,
+            ia: 1.0,
+            ib: 1.0,
+            kc: 0.0,
+            ta: floor_threshold(options.kl_floor, 0.0),
+            tb: floor_threshold(options.kl_floor, lse_q),
+        };
+        let mut sums = fast::fused::<true>(base_log_probs, quant_logits, eb, eq, &p);
+        // With ln p_q = (l − lse32) − ρ: KL = Σ p_b(δ + ρ) = KL₃₂ + ρ·Σp_b, and
+        // reverse KL = e^−ρ·Σ p_q₃₂(−δ − ρ) = e^−ρ·(RKL₃₂ − ρ·Σp_q₃₂).
+        sums.kl += rho * sums.mass_a;
+        sums.rkl = (-rho).exp() * (sums.rkl - rho * sums.mass_b);
+        let lbt = f64::from(base_log_probs[target]);
+        let lqt = f64::from(quant_logits[target]) - lse_q;
+        finish(base_log_probs.len(), &sums, lbt, lqt, &top_b, &top_q)
     }))
 }
 

@@ -52,6 +52,7 @@
 mod compact;
 mod compare;
 mod error;
+mod fast;
 mod file_compare;
 mod logits_file;
 mod perplexity;
@@ -67,6 +68,10 @@ pub use compact::{
 pub use compare::{
     CompareOptions, Flips, LLAMA_CPP_KL_FLOOR, MAX_TOP_K, TokenComparison, compare_log_probs,
     compare_logits, compare_logits_batch, compare_logits_to_log_probs, count_flips,
+};
+#[doc(hidden)]
+pub use compare::{
+    compare_log_probs_reference, compare_logits_reference, compare_logits_to_log_probs_reference,
 };
 pub use error::{MetricsError, Result};
 pub use file_compare::{

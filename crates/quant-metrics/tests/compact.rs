@@ -122,8 +122,8 @@ fn compact_round_trip_and_validation() {
     ));
 }
 
-/// With k = V the buckets are the entries: same KLD as the full comparison up to summation
-/// order (1e-12 relative); with k < V the bucketed KLD is a lower bound (data-processing inequality) and
+/// With k = V the buckets are the entries: same KLD as the full comparison up to the fast
+/// kernel's rounding; with k < V the bucketed KLD is a lower bound (data-processing inequality) and
 /// grows with k.
 #[test]
 fn compact_kld_is_a_lower_bound_that_tightens_with_k() {
@@ -162,10 +162,10 @@ fn compact_kld_is_a_lower_bound_that_tightens_with_k() {
             assert!(a <= b + 1e-6, "k={k} token {i}: {a} > {b}");
             assert!(a >= last[i] - 1e-6, "k={k} token {i}: not monotone");
             if k == 64 {
-                assert!(
-                    (a - b).abs() <= 1e-12 * (1.0 + b),
-                    "k=V must be exact: {a} vs {b}"
-                );
+                // The compact path sums in f64; the full two-file path uses the fast f32 kernel,
+                // within 1e-6·Σ|p·δ| of f64 (tests/fast_vs_reference.rs), and Σ|p·δ| < 0.1 for
+                // these rows: 1e-7 absolute.
+                assert!((a - b).abs() <= 1e-7, "k=V must agree: {a} vs {b}");
             }
             last[i] = a;
         }

@@ -22,13 +22,14 @@ fn worked_example_matches_hand_computation() {
     let jsd = 0.5 * kl(&pb, &m) + 0.5 * kl(&pq, &m);
 
     let c = compare_logits(&base, &quant, target).unwrap();
-    // Same inputs, different summation and formulation (scratch exponentials, series JSD): 1e-12.
-    assert!((c.kld - kl(&pb, &pq)).abs() < 1e-12);
-    assert!((c.reverse_kld - kl(&pq, &pb)).abs() < 1e-12);
-    assert!((c.jsd - jsd).abs() < 1e-12);
-    assert!((c.nll_base + pb[target].ln()).abs() < 1e-12);
-    assert!((c.nll_quant + pq[target].ln()).abs() < 1e-12);
-    assert!((c.delta_p - (pq[target] - pb[target])).abs() < 1e-12);
+    // Same inputs; the fast kernel uses f32 exponentials and f32 terms (documented accuracy of
+    // `compare_logits`: divergences within 1e-5 relative, NLL and Δp within 1e-6 absolute).
+    assert!((c.kld - kl(&pb, &pq)).abs() < 1e-5 * kl(&pb, &pq));
+    assert!((c.reverse_kld - kl(&pq, &pb)).abs() < 1e-5 * kl(&pq, &pb));
+    assert!((c.jsd - jsd).abs() < 1e-5 * jsd);
+    assert!((c.nll_base + pb[target].ln()).abs() < 1e-6);
+    assert!((c.nll_quant + pq[target].ln()).abs() < 1e-6);
+    assert!((c.delta_p - (pq[target] - pb[target])).abs() < 1e-6);
     assert!(c.same_top());
 
     // The values printed in the guide, to their printed precision.
