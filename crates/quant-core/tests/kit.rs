@@ -80,6 +80,18 @@ macro_rules! kit {
     };
 }
 
+/// A finding of the kit that has been fixed in the format: kept as a regular test, with the
+/// finding as documentation.
+macro_rules! fixed_finding {
+    ($name:ident => $ty:ty, $check:ident, $why:literal) => {
+        #[test]
+        #[doc = $why]
+        fn $name() {
+            $check::<$ty>();
+        }
+    };
+}
+
 /// A check that fails today, with the finding as the ignore reason.
 macro_rules! known_failure {
     ($name:ident => $ty:ty, $check:ident, $why:literal) => {
@@ -158,25 +170,25 @@ mod known_failures {
     // Blocks of zeros with one tiny subnormal (e.g. 4e-45): the bound, computed in f32 from a
     // scale that underflows to 0, comes out below the error |x| (the value becomes 0). The
     // round trip runs without `RowKind::Sparse` blocks for these formats until fixed.
-    known_failure!(q4_0_round_trip_sparse => BlockQ4_0, check_round_trip_error,
+    fixed_finding!(q4_0_round_trip_sparse => BlockQ4_0, check_round_trip_error,
         "bound 0 for a block [0, …, -4e-45] that dequantizes to 0 (subnormal scale underflow)");
-    known_failure!(q4_1_round_trip_sparse => BlockQ4_1, check_round_trip_error,
+    fixed_finding!(q4_1_round_trip_sparse => BlockQ4_1, check_round_trip_error,
         "bound 4.3e-44 < error 4.9e-44 for a sparse subnormal block");
-    known_failure!(q5_0_round_trip_sparse => BlockQ5_0, check_round_trip_error,
+    fixed_finding!(q5_0_round_trip_sparse => BlockQ5_0, check_round_trip_error,
         "bound 0 for a block [0, …, -4e-45] that dequantizes to 0 (subnormal scale underflow)");
-    known_failure!(q5_1_round_trip_sparse => BlockQ5_1, check_round_trip_error,
+    fixed_finding!(q5_1_round_trip_sparse => BlockQ5_1, check_round_trip_error,
         "bound 4.3e-44 < error 4.9e-44 for a sparse subnormal block (fuzz found 1.1e-44 vs 0)");
-    known_failure!(q8_0_round_trip_sparse => BlockQ8_0, check_round_trip_error,
+    fixed_finding!(q8_0_round_trip_sparse => BlockQ8_0, check_round_trip_error,
         "bound 6.61e-42 < error 6.638e-42 for a sparse subnormal block");
-    known_failure!(q8_1_round_trip_sparse => BlockQ8_1, check_round_trip_error,
+    fixed_finding!(q8_1_round_trip_sparse => BlockQ8_1, check_round_trip_error,
         "bound 6.61e-42 < error 6.638e-42 for a sparse subnormal block");
     // Huge blocks (~1e23..1e28) whose f16 scale overflows dequantize to finite zeros instead of
     // ±inf/NaN, so the kit cannot tell the overflow apart: max_abs_error should return None there.
-    known_failure!(iq4_xs_round_trip => BlockIq4Xs, check_round_trip_error,
+    fixed_finding!(iq4_xs_round_trip => BlockIq4Xs, check_round_trip_error,
         "huge block (max 5e23) dequantizes to 0 with a finite bound: bound must be None on scale overflow");
-    known_failure!(q6_k_round_trip => BlockQ6K, check_round_trip_error,
+    fixed_finding!(q6_k_round_trip => BlockQ6K, check_round_trip_error,
         "huge block (max 5e23) dequantizes to 0 with a finite bound: bound must be None on scale overflow");
-    known_failure!(q3_k_round_trip => BlockQ3K, check_round_trip_error,
+    fixed_finding!(q3_k_round_trip => BlockQ3K, check_round_trip_error,
         "huge block (max 1.5e28) dequantizes to 0 with a finite bound: bound must be None on scale overflow");
 }
 

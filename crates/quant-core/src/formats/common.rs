@@ -2070,3 +2070,26 @@ mod tests {
         }
     }
 }
+
+/// Below this largest magnitude every f16 scale and minimum a quantizer derives from the block
+/// rounds to zero (f16's smallest subnormal is 2⁻²⁴ and the scales are at most the block's
+/// magnitude), so every value decodes to ±0 and the error is exactly `|x| ≤ amax`. Closed-form
+/// bounds evaluated in f32 underflow there, so formats return `amax` instead.
+pub(crate) const TINY_BLOCK: f32 = 1.0 / (1u64 << 40) as f32;
+
+/// Above this largest magnitude the f16 super-block scale of q3_K / q6_K / iq4_xs (at most
+/// `amax / 128` for q3_K, smaller for the others) may overflow f16's 65504: the format promises
+/// nothing there (`max_abs_error` returns `None`). `65504 · 64` leaves a factor of 2 of margin for
+/// q3_K.
+pub(crate) const K_SCALE_OVERFLOW: f32 = 65504.0 * 64.0;
+
+/// Largest |x| of a block.
+pub(crate) fn block_amax(src: &[f32]) -> f32 {
+    src.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+/// `Some(amax)` for blocks below [`TINY_BLOCK`] (see there), else `None` (use the closed form).
+pub(crate) fn tiny_block_bound(src: &[f32]) -> Option<f32> {
+    let amax = block_amax(src);
+    (amax < TINY_BLOCK).then_some(amax)
+}

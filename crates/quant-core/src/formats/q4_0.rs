@@ -353,6 +353,9 @@ impl BlockFormat for BlockQ4_0 {
     /// Storing `d` as f16 moves each of the at most 8 steps by `|d − f16(d)|`, and the
     /// dequantizer's product adds one more rounding (in `slack`).
     fn max_abs_error(src: &[f32]) -> Option<f32> {
+        if let Some(b) = crate::formats::common::tiny_block_bound(src) {
+            return Some(b);
+        }
         let (amax, max) = c_ops::abs_max_signed(src);
         let d = (max / -8.0).abs();
         let d16 = f16::from_f32(d).to_f32();

@@ -119,6 +119,9 @@ impl BlockFormat for BlockQ4_1 {
     /// `q·|d − f16(d)| + |min − f16(min)|`; the dequantizer's `q·d + m` adds two roundings of
     /// magnitudes ≤ `|m| + 15·d` (in `slack`).
     fn max_abs_error(src: &[f32]) -> Option<f32> {
+        if let Some(b) = crate::formats::common::tiny_block_bound(src) {
+            return Some(b);
+        }
         let (min, max) = c_ops::min_max(src);
         let d = (max - min) / 15.0;
         let d16 = f16::from_f32(d).to_f32();

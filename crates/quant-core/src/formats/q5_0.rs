@@ -145,6 +145,9 @@ impl BlockFormat for BlockQ5_0 {
     /// are clamped to 31 (a full step); f16 storage of `d` moves a value by at most
     /// `16·|d − f16(d)|`.
     fn max_abs_error(src: &[f32]) -> Option<f32> {
+        if let Some(b) = crate::formats::common::tiny_block_bound(src) {
+            return Some(b);
+        }
         let (amax, max) = c_ops::abs_max_signed(src);
         let d = (max / -16.0).abs();
         let d16 = f16::from_f32(d).to_f32();

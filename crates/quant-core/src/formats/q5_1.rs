@@ -108,6 +108,9 @@ impl BlockFormat for BlockQ5_1 {
     /// `d = (max − min)/31`; derived as for `q4_1` (no clamp is ever needed: `(x − min)·id +
     /// 0.5` stays below 31.5 + a few ulp).
     fn max_abs_error(src: &[f32]) -> Option<f32> {
+        if let Some(b) = crate::formats::common::tiny_block_bound(src) {
+            return Some(b);
+        }
         let (min, max) = c_ops::min_max(src);
         let d = (max - min) / 31.0;
         let d16 = f16::from_f32(d).to_f32();

@@ -90,6 +90,9 @@ impl BlockFormat for BlockQ8_0 {
     /// dequantizer's product `q·f16(d)` is exact (≤ 18 significant bits) unless it is subnormal;
     /// `slack` covers that and the caller's rounding of `|x − y|`.
     fn max_abs_error(src: &[f32]) -> Option<f32> {
+        if let Some(b) = crate::formats::common::tiny_block_bound(src) {
+            return Some(b);
+        }
         Some(q8_max_abs_error(src))
     }
 }

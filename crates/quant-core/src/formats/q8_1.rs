@@ -53,6 +53,9 @@ impl BlockFormat for BlockQ8_1 {
 
     /// Same bound as `q8_0` (same scale and quants).
     fn max_abs_error(src: &[f32]) -> Option<f32> {
+        if let Some(b) = crate::formats::common::tiny_block_bound(src) {
+            return Some(b);
+        }
         Some(q8_max_abs_error(src))
     }
 }
