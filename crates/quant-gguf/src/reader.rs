@@ -35,7 +35,7 @@ pub struct TensorInfo {
 impl TensorInfo {
     /// Total number of values.
     pub fn n_elements(&self) -> u64 {
-        self.dims.iter().product()
+        self.dims.iter().fold(1u64, |a, &d| a.saturating_mul(d))
     }
 
     /// Values per row (`dims[0]`).
@@ -45,12 +45,17 @@ impl TensorInfo {
 
     /// Number of rows (product of the other dimensions).
     pub fn n_rows(&self) -> u64 {
-        self.dims.iter().skip(1).product()
+        self.dims
+            .iter()
+            .skip(1)
+            .fold(1u64, |a, &d| a.saturating_mul(d))
     }
 
-    /// Size of the data in bytes.
+    /// Size of the data in bytes (saturating at `u64::MAX` for absurd shapes, which the reader
+    /// then rejects as out of bounds).
     pub fn byte_len(&self) -> u64 {
-        self.n_elements() / self.format.block_len() as u64 * self.format.block_bytes() as u64
+        (self.n_elements() / self.format.block_len() as u64)
+            .saturating_mul(self.format.block_bytes() as u64)
     }
 }
 

@@ -296,6 +296,12 @@ fn bad_tensor_infos_are_rejected() {
         Err(GgufError::TensorOutOfBounds { .. })
     ));
 
+    // 2^62 f32 values: 2^64 bytes overflow u64 (found by the fuzzer): out of bounds, no panic.
+    assert!(matches!(
+        Gguf::parse(&one_tensor(&[1 << 31, 1 << 30, 2], 0, 0, 64)),
+        Err(GgufError::TensorOutOfBounds { .. })
+    ));
+
     // Two tensors whose data overlap.
     let mut v = header(3, 2, 0);
     for name in ["a", "b"] {
