@@ -221,7 +221,12 @@ pub(crate) mod c_ops {
         for v in x {
             sum_x2 += v * v;
         }
-        sum_x2 / x.len() as f32
+        let sigma2 = sum_x2 / x.len() as f32;
+        // ggml's f32 sum overflows for rows with |x| ≳ 1.8e19, making every weight of the row
+        // infinite and every block's scale NaN (0·inf). Only in that case (ggml's output is
+        // garbage there, so there are no bytes to match) saturate to f32::MAX: blocks of
+        // moderate values keep finite weights. Finite sums are ggml's exact value.
+        if sigma2.is_finite() { sigma2 } else { f32::MAX }
     }
 
     /// ggml's importance weights of one block: `qw[j] · sqrtf(sigma2 + x[j]²)`.
