@@ -60,17 +60,6 @@ impl Point {
     }
 }
 
-fn errors(x: &[f32], y: &[f32]) -> (f64, f64, f64) {
-    let (mut sse, mut ssw, mut max) = (0.0f64, 0.0f64, 0.0f64);
-    for (a, b) in x.iter().zip(y) {
-        let e = f64::from(*a) - f64::from(*b);
-        sse += e * e;
-        ssw += f64::from(*a) * f64::from(*a);
-        max = max.max(e.abs());
-    }
-    (sse, ssw, max)
-}
-
 /// Every (format, fraction) point for one `rows × cols` tensor. Where a format's blocks do not
 /// divide `cols`, the tensor is quantized to llama-quantize's fallback format instead (q4_K → q5_0,
 /// …; see [`crate::quantize::fallback`]) and its true bits are counted, as a converter would do:
@@ -117,7 +106,7 @@ pub fn tensor_points(
                 )?;
                 (dequantize_with_outliers(&q)?, q.bits_per_weight())
             };
-            let (sse, ssw, max_err) = errors(w, &y);
+            let (sse, ssw, max_err) = crate::error_sums(w, &y);
             Ok(Point {
                 tensor: name.to_owned(),
                 format,

@@ -107,11 +107,7 @@ pub fn llama_ftype(f: Format) -> u32 {
 }
 
 fn rel_rmse(x: &[f32], y: &[f32]) -> f64 {
-    let (mut se, mut ss) = (0.0f64, 0.0f64);
-    for (a, b) in x.iter().zip(y) {
-        se += (f64::from(*a) - f64::from(*b)).powi(2);
-        ss += f64::from(*a).powi(2);
-    }
+    let (se, ss, _) = crate::error_sums(x, y);
     if ss > 0.0 { (se / ss).sqrt() } else { 0.0 }
 }
 

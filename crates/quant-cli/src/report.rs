@@ -39,13 +39,7 @@ pub fn measure(
     let q = quantize_matrix(format, x, rows, cols, None)?;
     let ns = t.elapsed().as_nanos().max(1) as f64;
     let y = dequantize_matrix(format, &q, rows, cols)?;
-    let (mut se, mut ss, mut max) = (0.0f64, 0.0f64, 0.0f64);
-    for (a, b) in x.iter().zip(&y) {
-        let e = f64::from(*a) - f64::from(*b);
-        se += e * e;
-        ss += f64::from(*a) * f64::from(*a);
-        max = max.max(e.abs());
-    }
+    let (se, ss, max) = crate::error_sums(x, &y);
     let imax = (0..x.len())
         .max_by(|&i, &j| x[i].abs().total_cmp(&x[j].abs()))
         .unwrap_or(0);

@@ -2083,13 +2083,8 @@ pub(crate) const TINY_BLOCK: f32 = 1.0 / (1u64 << 40) as f32;
 /// q3_K.
 pub(crate) const K_SCALE_OVERFLOW: f32 = 65504.0 * 64.0;
 
-/// Largest |x| of a block.
-pub(crate) fn block_amax(src: &[f32]) -> f32 {
-    src.iter().fold(0.0f32, |m, v| m.max(v.abs()))
-}
-
 /// `Some(amax)` for blocks below [`TINY_BLOCK`] (see there), else `None` (use the closed form).
 pub(crate) fn tiny_block_bound(src: &[f32]) -> Option<f32> {
-    let amax = block_amax(src);
+    let amax = abs_max(src);
     (amax < TINY_BLOCK).then_some(amax)
 }

@@ -77,7 +77,7 @@ impl BlockFormat for BlockIq4Xs {
     /// For the quantizer without importance weights (the bound also held with random
     /// importance weights in the measurements above, but is not promised there).
     fn max_abs_error(src: &[f32]) -> Option<f32> {
-        if crate::formats::common::block_amax(src) > crate::formats::common::K_SCALE_OVERFLOW {
+        if crate::formats::common::abs_max(src) > crate::formats::common::K_SCALE_OVERFLOW {
             return None; // the f16 super-block scale may overflow: no promise
         }
         Some(k_error_bound(src, 36.0 / 127.0, 4064.0))

@@ -193,7 +193,7 @@ impl BlockFormat for BlockQ3K {
     /// For the quantizer without importance weights (the bound also held with random
     /// importance weights in the measurements above, but is not promised there).
     fn max_abs_error(src: &[f32]) -> Option<f32> {
-        if crate::formats::common::block_amax(src) > crate::formats::common::K_SCALE_OVERFLOW {
+        if crate::formats::common::abs_max(src) > crate::formats::common::K_SCALE_OVERFLOW {
             return None; // the f16 super-block scale may overflow: no promise
         }
         Some(k_error_bound(src, 0.5, 128.0))
