@@ -1,0 +1,1 @@
+//! Byte-level BPE tokenizer from GGUF metadata (placeholder, being written).
