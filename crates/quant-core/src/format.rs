@@ -195,6 +195,35 @@ impl Format {
         self.info().importance
     }
 
+    /// The format llama-quantize writes instead of `self` for rows of `row_len` values
+    /// (`llama_tensor_get_type`'s fallback when the block length does not divide the row):
+    /// Q2_K/Q3_K/IQ4_XS → IQ4_NL, Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, TQ1_0/TQ2_0 → Q4_0, and F16
+    /// if that still does not fit. Returns `self` when its blocks divide the row.
+    ///
+    /// ```
+    /// use quant_core::Format;
+    /// assert_eq!(Format::Q4K.fallback_for_row(576), Format::Q5_0); // SmolLM2's n_embd
+    /// assert_eq!(Format::Q4K.fallback_for_row(1536), Format::Q4K);
+    /// ```
+    pub fn fallback_for_row(self, row_len: usize) -> Format {
+        if row_len.is_multiple_of(self.block_len()) {
+            return self;
+        }
+        let f = match self {
+            Format::Q2K | Format::Q3K | Format::Iq4Xs => Format::Iq4Nl,
+            Format::Q4K => Format::Q5_0,
+            Format::Q5K => Format::Q5_1,
+            Format::Q6K => Format::Q8_0,
+            Format::Tq1_0 | Format::Tq2_0 => Format::Q4_0,
+            _ => Format::F16,
+        };
+        if row_len.is_multiple_of(f.block_len()) {
+            f
+        } else {
+            Format::F16
+        }
+    }
+
     /// `f32`, `f16` or `bf16`.
     pub const fn is_float(self) -> bool {
         matches!(self, Format::F32 | Format::F16 | Format::Bf16)

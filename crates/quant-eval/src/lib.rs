@@ -2,6 +2,19 @@
 //!
 //! * [`tokenizer`]: the byte-level BPE tokenizer stored in a GGUF file (GPT-2 style, with the
 //!   pre-tokenizer llama.cpp selects from `tokenizer.ggml.pre`).
+//! * [`model`]: hyper-parameters, the source weights dequantized once, and quantized *variants*
+//!   (every matrix in one format, llama-quantize's fallback, outlier tables, weight edits).
+//! * [`forward`]: the forward pass (RMSNorm, RoPE, grouped-query attention with a KV cache,
+//!   SwiGLU, tied output), every product through quant-kernels.
 #![forbid(unsafe_code)]
 
+pub mod error;
+pub mod forward;
+pub mod model;
 pub mod tokenizer;
+
+pub use error::{EvalError, Result};
+pub use forward::{KvPrecision, Session};
+pub use model::{
+    EditAction, LlamaConfig, LlamaModel, SourceModel, SourceTensor, VariantSpec, WeightEdit,
+};
