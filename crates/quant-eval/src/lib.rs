@@ -6,14 +6,21 @@
 //!   (every matrix in one format, llama-quantize's fallback, outlier tables, weight edits).
 //! * [`forward`]: the forward pass (RMSNorm, RoPE, grouped-query attention with a KV cache,
 //!   SwiGLU, tied output), every product through quant-kernels.
+//! * [`eval`]: perplexity and KL divergence of variants against a reference on the same tokens,
+//!   streamed in `O(vocab)` memory; super-weight detection.
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod eval;
 pub mod forward;
 pub mod model;
 pub mod tokenizer;
 
 pub use error::{EvalError, Result};
+pub use eval::{
+    EvalOptions, EvalResult, SuperWeight, VariantResult, build_models, evaluate, evaluate_models,
+    find_super_weight,
+};
 pub use forward::{KvPrecision, Session};
 pub use model::{
     EditAction, LlamaConfig, LlamaModel, SourceModel, SourceTensor, VariantSpec, WeightEdit,

@@ -289,6 +289,13 @@ pub struct VariantSpec {
     pub precision: ValuePrecision,
     /// Single-weight edits.
     pub edits: Vec<WeightEdit>,
+    /// Per-tensor formats replacing `format` (exact tensor names, e.g. to reproduce a
+    /// llama-quantize mixture such as Q4_K_M from its log); the fallback still applies.
+    pub overrides: Vec<(String, Format)>,
+    /// Weight-only quantization: quantize (and apply the outlier table), then dequantize and run
+    /// the products in f32 with unquantized activations. Separates the weights' error from the
+    /// activations' (Q8_0/Q8_1/Q8_K) rounding.
+    pub weight_only: bool,
 }
 
 impl VariantSpec {
@@ -300,6 +307,8 @@ impl VariantSpec {
             outliers: None,
             precision: ValuePrecision::F32,
             edits: Vec::new(),
+            overrides: Vec::new(),
+            weight_only: false,
         }
     }
 }
@@ -573,7 +582,12 @@ fn build_weight(src: &SourceModel, name: &str, spec: &VariantSpec) -> Result<Wei
             EditAction::KeepExact => keep.push((e.row, e.col)),
         }
     }
-    let format = spec.format.fallback_for_row(t.cols);
+    let format = spec
+        .overrides
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or(spec.format, |&(_, f)| f)
+        .fallback_for_row(t.cols);
     if format == Format::F32 {
         // The reference keeps every value: no table needed.
         let bytes: &[u8] = bytemuck::cast_slice(&data);
@@ -581,6 +595,16 @@ fn build_weight(src: &SourceModel, name: &str, spec: &VariantSpec) -> Result<Wei
     }
     if spec.outliers.is_none() && keep.is_empty() {
         let bytes = quant_core::quantize_matrix(format, &data, t.rows, t.cols, None)?;
+        if spec.weight_only {
+            let y = quant_core::dequantize_matrix(format, &bytes, t.rows, t.cols)?;
+            return Ok(Weight::new(
+                Format::F32,
+                t.rows,
+                t.cols,
+                bytemuck::cast_slice(&y),
+                None,
+            ));
+        }
         return Ok(Weight::new(format, t.rows, t.cols, &bytes, None));
     }
     let mut positions = match &spec.outliers {
