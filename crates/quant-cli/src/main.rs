@@ -71,6 +71,52 @@ enum Command {
         #[arg(long)]
         outliers: Option<String>,
     },
+    /// Perplexity and KL divergence of each format against the f32 reference (the file's weights
+    /// dequantized) on a text, side by side, with llama.cpp's chunking (second half of each chunk
+    /// scored). Llama-architecture GGUF models.
+    Eval {
+        /// Model (.gguf, llama architecture, with its tokenizer).
+        model: PathBuf,
+        /// Text file to evaluate on.
+        #[arg(long)]
+        text: PathBuf,
+        /// Tokens per chunk (llama.cpp's -c).
+        #[arg(long, default_value_t = 512)]
+        ctx: usize,
+        /// Evaluate at most this many chunks (llama.cpp's --chunks).
+        #[arg(long)]
+        chunks: Option<usize>,
+        /// Formats to compare with the f32 reference.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "q8_0,q6_K,q5_K,q4_K,q4_0,q3_K,q2_K"
+        )]
+        types: Vec<Format>,
+        /// Also evaluate every format with this fraction of each matrix kept exactly in an
+        /// outlier table (`0.1%` or `0.001`).
+        #[arg(long)]
+        outliers: Option<String>,
+        /// The super-weight experiment: zero the top super-weight candidate, and keep it exactly
+        /// in an outlier table, for the reference and every format.
+        #[arg(long)]
+        zero_super_weight: bool,
+        /// Quantize the weights only: products in f32 with unquantized activations.
+        #[arg(long)]
+        weight_only: bool,
+        /// KV-cache precision: f32 or f16 (llama.cpp's default).
+        #[arg(long, default_value = "f32")]
+        kv: String,
+        /// Also time decoding this many tokens one at a time (llama-bench's tg) per model.
+        #[arg(long = "gen", default_value_t = 0)]
+        gen_tokens: usize,
+        /// Write KLD vs bits per weight as an SVG plot.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_fraction(s: &str) -> Result<f64, String> {
@@ -176,6 +222,58 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 })?;
             bar.finish_and_clear();
             quant_cli::quantize::print_summary(&mut stdout, &outcomes)?;
+        }
+        Command::Eval {
+            model,
+            text,
+            ctx,
+            chunks,
+            types,
+            outliers,
+            zero_super_weight,
+            weight_only,
+            kv,
+            gen_tokens,
+            plot,
+            json,
+        } => {
+            let kv = match kv.as_str() {
+                "f32" => quant_eval::KvPrecision::F32,
+                "f16" => quant_eval::KvPrecision::F16,
+                other => return Err(format!("--kv wants f32 or f16, got {other:?}").into()),
+            };
+            let opts = quant_cli::eval::Options {
+                model,
+                text,
+                n_ctx: ctx,
+                max_chunks: chunks,
+                formats: types,
+                outliers: outliers.as_deref().map(parse_fraction).transpose()?,
+                zero_super_weight,
+                weight_only,
+                kv,
+                gen_tokens,
+            };
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg:24} {bar:40} {pos}/{len} {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let o = quant_cli::eval::run(&opts, &mut |stage, done, total| {
+                bar.set_message(stage.to_owned());
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })?;
+            bar.finish_and_clear();
+            if let Some(p) = &plot {
+                quant_cli::eval::write_plot(p, &o)?;
+            }
+            if json {
+                serde_json::to_writer_pretty(&mut stdout, &o)?;
+                println!();
+            } else {
+                quant_cli::eval::print(&mut stdout, &o)?;
+            }
         }
     }
     Ok(())

@@ -314,3 +314,22 @@ pub fn find_super_weight(src: &SourceModel) -> Option<SuperWeight> {
         })
         .max_by(|a, b| a.candidate.score.total_cmp(&b.candidate.score))
 }
+
+/// Decoding speed: tokens per second of feeding `tokens` one at a time (a KV cache growing from
+/// empty, the next-token logits computed at every step), like llama-bench's `tg` test.
+///
+/// # Errors
+/// [`EvalError::Parameter`] for no tokens; forward-pass errors.
+pub fn generation_speed(model: &LlamaModel, tokens: &[u32], opts: &EvalOptions) -> Result<f64> {
+    if tokens.is_empty() {
+        return Err(EvalError::Parameter("no tokens to decode".into()));
+    }
+    let mut s = Session::with_options(model, tokens.len(), opts.backend, opts.kv);
+    let mut logits = vec![0.0f32; model.config.n_vocab];
+    let t0 = Instant::now();
+    for &t in tokens {
+        let h = s.forward(&[t])?.to_vec();
+        s.logits(&h, 1, &mut logits)?;
+    }
+    Ok(tokens.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9))
+}
