@@ -108,6 +108,8 @@ pub struct SuperWeightRow {
     pub row_sigmas: f64,
     /// `|w − mean|/σ` in its column.
     pub col_sigmas: f64,
+    /// Its largest activation × weight product over the RMS product of its block.
+    pub score: f64,
 }
 
 fn count_formats<'a>(it: impl Iterator<Item = &'a Format>) -> Vec<(String, usize)> {
@@ -217,14 +219,24 @@ pub fn run(
             .filter_map(|n| src.tensor(n))
             .map(|t| &t.stored),
     );
+    let mut specs = variants(opts, None);
+    let mut models = Vec::with_capacity(specs.len());
+    progress("quantizing f32", 0, specs.len());
+    models.push(quant_eval::LlamaModel::build(&src, &specs[0])?);
+    // The super weight from the reference's own activations on the start of the text.
     let sw = if opts.zero_super_weight {
-        Some(quant_eval::find_super_weight(&src).ok_or("the model has no down projection")?)
+        let n = tokens.len().min(opts.n_ctx).min(128);
+        Some(
+            quant_eval::find_super_weight_with_activations(&src, &models[0], &tokens[..n])?
+                .ok_or("the model has no down projection")?,
+        )
     } else {
         None
     };
-    let specs = variants(opts, sw.as_ref());
-    let mut models = Vec::with_capacity(specs.len());
-    for (i, s) in specs.iter().enumerate() {
+    if sw.is_some() {
+        specs = variants(opts, sw.as_ref());
+    }
+    for (i, s) in specs.iter().enumerate().skip(1) {
         progress(&format!("quantizing {}", s.label), i, specs.len());
         models.push(quant_eval::LlamaModel::build(&src, s)?);
     }
@@ -260,6 +272,7 @@ pub fn run(
             value: s.candidate.value,
             row_sigmas: s.candidate.row_sigmas,
             col_sigmas: s.candidate.col_sigmas,
+            score: s.candidate.score,
         }),
         rows,
     })
@@ -288,8 +301,8 @@ pub fn print(out: &mut dyn Write, o: &Output) -> std::io::Result<()> {
     if let Some(sw) = &o.super_weight {
         writeln!(
             out,
-            "super weight: {} [row {}, col {}] = {:+.4} ({:.0}σ in its row, {:.0}σ in its column)",
-            sw.tensor, sw.row, sw.col, sw.value, sw.row_sigmas, sw.col_sigmas
+            "super weight (largest |activation × weight| into a down projection): {} [row {}, col {}] = {:+.4} ({:.0}σ in its row, {:.0}σ in its column; its product is {:.0}× the block's RMS product)",
+            sw.tensor, sw.row, sw.col, sw.value, sw.row_sigmas, sw.col_sigmas, sw.score
         )?;
     }
     writeln!(out)?;

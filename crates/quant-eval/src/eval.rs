@@ -288,6 +288,84 @@ pub fn evaluate_models(
     })
 }
 
+/// The super weight as Yu et al. find it, from activations: run `tokens` through `model` (the
+/// reference), record the largest |input| of every down-projection channel, and return the weight
+/// with the largest contribution `max_s |x_sj|·|w_ij|` over all blocks: the weight that creates the
+/// model's "super activation". Its `score` is that contribution divided by the RMS of all
+/// contributions of its block (how far it stands out); `row_sigmas`/`col_sigmas` are the weight's
+/// own statistics as in the data-free detector.
+///
+/// # Errors
+/// Forward-pass errors; [`EvalError::Parameter`] for no tokens.
+pub fn find_super_weight_with_activations(
+    src: &SourceModel,
+    model: &LlamaModel,
+    tokens: &[u32],
+) -> Result<Option<SuperWeight>> {
+    if tokens.is_empty() {
+        return Err(EvalError::Parameter(
+            "no tokens to record activations".into(),
+        ));
+    }
+    let mut s = Session::new(model, tokens.len());
+    s.record_down_inputs();
+    s.forward(tokens)?;
+    let maxima = s.down_input_max().unwrap_or_default().to_vec();
+    let mut best: Option<(f64, f64, String, usize, usize)> = None;
+    for (name, xm) in src.down_projections().zip(&maxima) {
+        let Some(t) = src.tensor(&name) else { continue };
+        let (mut top, mut r, mut c, mut sq) = (0.0f64, 0, 0, 0.0f64);
+        for (i, row) in t.data.chunks_exact(t.cols).enumerate() {
+            for (j, (&w, &x)) in row.iter().zip(xm).enumerate() {
+                let p = f64::from(w.abs()) * f64::from(x);
+                sq += p * p;
+                if p > top {
+                    (top, r, c) = (p, i, j);
+                }
+            }
+        }
+        let rms = (sq / t.data.len().max(1) as f64).sqrt();
+        if best.as_ref().is_none_or(|b| top > b.0) {
+            best = Some((top, if rms > 0.0 { top / rms } else { 0.0 }, name, r, c));
+        }
+    }
+    Ok(best.map(|(_, ratio, tensor, row, col)| {
+        let t = src.tensor(&tensor).expect("found above");
+        let (row_sigmas, col_sigmas) = weight_sigmas(&t.data, t.rows, t.cols, row, col);
+        SuperWeight {
+            tensor,
+            candidate: quant_core::stats::SuperWeightCandidate {
+                row,
+                col,
+                value: t.data[row * t.cols + col],
+                row_sigmas,
+                col_sigmas,
+                score: ratio,
+            },
+        }
+    }))
+}
+
+/// `|w − mean|/σ` of weight `(r, c)` within its row and within its column.
+fn weight_sigmas(w: &[f32], rows: usize, cols: usize, r: usize, c: usize) -> (f64, f64) {
+    let stats = |it: &mut dyn Iterator<Item = f32>| {
+        let (mut n, mut s, mut sq) = (0.0f64, 0.0f64, 0.0f64);
+        for v in it {
+            let v = f64::from(v);
+            n += 1.0;
+            s += v;
+            sq += v * v;
+        }
+        let m = s / n.max(1.0);
+        (m, (sq / n.max(1.0) - m * m).max(0.0).sqrt())
+    };
+    let v = f64::from(w[r * cols + c]);
+    let (rm, rs) = stats(&mut w[r * cols..(r + 1) * cols].iter().copied());
+    let (cm, cs) = stats(&mut (0..rows).map(|i| w[i * cols + c]));
+    let sig = |m: f64, sd: f64| if sd > 0.0 { (v - m).abs() / sd } else { 0.0 };
+    (sig(rm, rs), sig(cm, cs))
+}
+
 /// The model's top data-free super-weight candidate over its feed-forward down projections
 /// (where Yu et al., "The Super Weight in Large Language Models", 2024, find them): the weight
 /// most extreme in both its row and its column ([`quant_core::stats::super_weight_candidates`]).

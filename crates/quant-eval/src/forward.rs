@@ -54,6 +54,7 @@ pub struct Session<'m> {
     tmp: Vec<f32>,
     gate: Vec<f32>,
     up: Vec<f32>,
+    down_input_max: Option<Vec<Vec<f32>>>,
 }
 
 impl std::fmt::Debug for Session<'_> {
@@ -100,12 +101,26 @@ impl<'m> Session<'m> {
             tmp: Vec::new(),
             gate: Vec::new(),
             up: Vec::new(),
+            down_input_max: None,
         }
     }
 
     /// Positions already in the cache.
     pub fn position(&self) -> usize {
         self.pos
+    }
+
+    /// Start recording, per block, the largest |value| of every input channel of the feed-forward
+    /// down projection (`silu(gate)·up`) over the tokens run from now on: the activation spikes
+    /// that reveal super weights.
+    pub fn record_down_inputs(&mut self) {
+        let c = &self.model.config;
+        self.down_input_max = Some(vec![vec![0.0; c.n_ff]; c.n_layer]);
+    }
+
+    /// The maxima recorded since [`Session::record_down_inputs`] (`n_layer` vectors of `n_ff`).
+    pub fn down_input_max(&self) -> Option<&[Vec<f32>]> {
+        self.down_input_max.as_deref()
     }
 
     /// Forget the sequence (the next token is at position 0).
@@ -185,6 +200,13 @@ impl<'m> Session<'m> {
                 .matmul(be, &self.h, t_len, &mut self.up, &mut self.scratch)?;
             for (g, u) in self.gate.iter_mut().zip(&self.up) {
                 *g = silu(*g) * u;
+            }
+            if let Some(m) = &mut self.down_input_max {
+                for row in self.gate.chunks_exact(dff) {
+                    for (mx, &a) in m[li].iter_mut().zip(row) {
+                        *mx = mx.max(a.abs());
+                    }
+                }
             }
             b.w_down
                 .matmul(be, &self.gate, t_len, &mut self.tmp, &mut self.scratch)?;

@@ -19,7 +19,7 @@ pub mod tokenizer;
 pub use error::{EvalError, Result};
 pub use eval::{
     EvalOptions, EvalResult, SuperWeight, VariantResult, build_models, evaluate, evaluate_models,
-    find_super_weight, generation_speed,
+    find_super_weight, find_super_weight_with_activations, generation_speed,
 };
 pub use forward::{KvPrecision, Session};
 pub use model::{
