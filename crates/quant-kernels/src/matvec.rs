@@ -20,6 +20,9 @@ use crate::formats::{ActivationFormat, WeightFormat};
 /// Rows handed to one rayon task.
 pub const ROWS_PER_TASK: usize = 16;
 
+/// Activation rows processed together in a batch product (see [`QuantMatrix::matmul`]).
+const BATCH_TILE: usize = 16;
+
 /// A term added to every row's result: `row_term(row, x)` is added to `y[row]` after the dot
 /// product of weight row `row` with the (quantized) activation `x`.
 ///
@@ -299,11 +302,16 @@ impl<'a> QuantMatrix<'a> {
         }
         // Results row-major by weight row ([r][b]) so that each task writes a contiguous range,
         // then transposed into `ys` ([b][r]).
+        // Activation rows in tiles of BATCH_TILE so that a task's weight rows and the current
+        // activation tile both stay in L1 (the same kernel calls in another order: same bits).
         let task = |(c, chunk): (usize, &mut [f32])| {
-            for (i, yr) in chunk.chunks_exact_mut(batch).enumerate() {
-                let r = c * ROWS_PER_TASK + i;
-                for (b, y) in yr.iter_mut().enumerate() {
-                    *y = row_value(r, b);
+            for b0 in (0..batch).step_by(BATCH_TILE) {
+                let b1 = (b0 + BATCH_TILE).min(batch);
+                for (i, yr) in chunk.chunks_exact_mut(batch).enumerate() {
+                    let r = c * ROWS_PER_TASK + i;
+                    for (b, y) in yr[b0..b1].iter_mut().enumerate() {
+                        *y = row_value(r, b0 + b);
+                    }
                 }
             }
         };
