@@ -1,7 +1,9 @@
 //! Library side of the `quant` command-line tool: every subcommand's work as a function that
 //! writes to any `io::Write`, so tests can check the output.
 
+pub mod bench;
 pub mod float;
+pub mod imatrix;
 pub mod inspect;
 pub mod kld;
 pub mod model;

@@ -26,6 +26,8 @@ pub struct Options {
     pub overrides: Vec<(Regex, Format)>,
     /// Fraction of each quantized tensor's weights kept in an outlier table.
     pub outliers: Option<f64>,
+    /// Importance matrix (llama.cpp `--imatrix`): quantized tensors with an entry use it.
+    pub imatrix: Option<crate::imatrix::Imatrix>,
 }
 
 /// What happened to one tensor.
@@ -45,6 +47,8 @@ pub struct Outcome {
     pub rel_rmse: f64,
     /// Weights kept in an outlier table.
     pub outliers: usize,
+    /// Whether an importance vector from the imatrix was used.
+    pub imatrix: bool,
 }
 
 /// Whether llama-quantize would quantize this tensor: 2-D or more, a `weight`, not a norm,
@@ -133,6 +137,20 @@ pub fn convert(
     }
     w.set_metadata("general.quantization_version", Value::U32(2));
     w.set_metadata("general.file_type", Value::U32(llama_ftype(opts.target)));
+    if let Some(im) = &opts.imatrix {
+        // The keys llama-quantize writes (its integer overrides are stored as u32).
+        w.set_metadata("quantize.imatrix.file", Value::String(im.path.clone()));
+        if let Some(d) = im.datasets.first() {
+            w.set_metadata("quantize.imatrix.dataset", Value::String(d.clone()));
+        }
+        w.set_metadata(
+            "quantize.imatrix.entries_count",
+            Value::U32(u32::try_from(im.entries.len()).unwrap_or(u32::MAX)),
+        );
+        if let Some(c) = im.chunk_count.filter(|&c| c > 0) {
+            w.set_metadata("quantize.imatrix.chunks_count", Value::U32(c));
+        }
+    }
     let mut outcomes = Vec::with_capacity(tensors.len());
     for (i, t) in tensors.iter().enumerate() {
         let x = model.tensor_f32(&t.name)?;
@@ -142,6 +160,7 @@ pub fn convert(
             .iter()
             .find(|(re, _)| re.is_match(&t.name))
             .map(|(_, f)| *f);
+        let quantized = requested.is_some() || is_quantizable(t);
         let (to, note) = if let Some(f) = requested {
             let to = fallback(f, cols);
             (
@@ -163,6 +182,10 @@ pub fn convert(
             };
             (to, Some("not quantized (norm, bias or 1-D)".into()))
         };
+        let importance = match &opts.imatrix {
+            Some(im) if quantized && !to.is_float() => im.for_tensor(&t.name, &t.dims)?,
+            _ => None,
+        };
         let mut kept = 0;
         let (bytes, y) = match opts.outliers {
             Some(frac) if frac > 0.0 && !to.is_float() => {
@@ -171,7 +194,7 @@ pub fn convert(
                     &x,
                     rows,
                     cols,
-                    None,
+                    importance,
                     &OutlierPolicy::TopFraction(frac),
                     ValuePrecision::F16,
                 )?;
@@ -187,7 +210,7 @@ pub fn convert(
                 (q.blocks, y)
             }
             _ => {
-                let b = quantize_matrix(to, &x, rows, cols, None)?;
+                let b = quantize_matrix(to, &x, rows, cols, importance)?;
                 let y = quant_core::dequantize_matrix(to, &b, rows, cols)?;
                 (b, y)
             }
@@ -211,6 +234,7 @@ pub fn convert(
             bits_per_weight: (bytes.len() as f64 * 8.0 + table_bits) / x.len().max(1) as f64,
             rel_rmse: rel_rmse(&x, &y),
             outliers: kept,
+            imatrix: importance.is_some(),
         });
         w.add_tensor(&t.name, t.dims.clone(), to, bytes)
             .map_err(|e: GgufError| Box::new(e))?;
@@ -227,20 +251,21 @@ pub fn convert(
 pub fn print_summary(out: &mut dyn std::io::Write, outcomes: &[Outcome]) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<40} {:>6} → {:<7} {:>8} {:>9} {:>8}  note",
-        "tensor", "from", "to", "bits/w", "rel RMSE", "kept"
+        "{:<40} {:>6} → {:<7} {:>8} {:>9} {:>8} {:>4}  note",
+        "tensor", "from", "to", "bits/w", "rel RMSE", "kept", "imat"
     )?;
     let (mut bits, mut n) = (0.0f64, 0.0f64);
     for o in outcomes {
         writeln!(
             out,
-            "{:<40} {:>6} → {:<7} {:>8.4} {:>9.5} {:>8}  {}",
+            "{:<40} {:>6} → {:<7} {:>8.4} {:>9.5} {:>8} {:>4}  {}",
             o.name,
             o.from.name(),
             o.to.name(),
             o.bits_per_weight,
             o.rel_rmse,
             o.outliers,
+            if o.imatrix { "yes" } else { "" },
             o.note.as_deref().unwrap_or("")
         )?;
         let _ = (&mut bits, &mut n);
