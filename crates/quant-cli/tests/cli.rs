@@ -226,6 +226,15 @@ fn report_covers_every_weight_format() {
             "{f} missing:\n{text}"
         );
     }
+    // The dot-throughput column: a positive number for every format (all have a dot product).
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("q4_K ") || l.starts_with("f16 "))
+    {
+        let dot: f64 = l.split_whitespace().last().unwrap().parse().unwrap();
+        assert!(dot.is_finite() && dot > 0.0, "{l}");
+    }
+    assert!(text.contains("dot v/ns"));
     let q8 = quant_cli::report::measure(Format::Q8_0, &quant_core::sample::minilm_rows(), 8, 1536)
         .unwrap();
     let q4 = quant_cli::report::measure(Format::Q4K, &quant_core::sample::minilm_rows(), 8, 1536)
@@ -941,4 +950,34 @@ fn binary_quantizes_real_minilm_with_imatrix_and_rejects_bad_ones() {
         );
         assert!(!o.exists(), "{file}: no output on error");
     }
+}
+
+#[test]
+fn report_writes_an_svg_plot_and_rejects_other_extensions() {
+    let svg = tmp("report.svg");
+    let ok = run_quant(&["report", "--plot", svg.to_str().unwrap()]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
+    for f in quant_cli::report::report_formats() {
+        // plotters writes each label as `<text …>\nname\n</text>`.
+        assert!(
+            text.contains(&format!("\n{}\n</text>", f.name())),
+            "{f} label missing"
+        );
+    }
+    let png = tmp("report.png");
+    let bad = run_quant(&["report", "--plot", png.to_str().unwrap()]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.starts_with("quant: --plot") && err.contains(".svg") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(bad.stdout.is_empty(), "checked before the report runs");
+    assert!(!png.exists());
 }
