@@ -23,21 +23,31 @@ pub struct FormatError {
     pub outlier_err: f64,
     /// Quantization speed, values per nanosecond (single pass, whole matrix, all cores).
     pub quantize_values_per_ns: f64,
+    /// Relative RMSE when [`TABLE_FRACTION`] of the weights (the largest |w|) are kept exactly in
+    /// an outlier table (f16 values); `None` for the plain float formats.
+    pub rel_rmse_with_table: Option<f64>,
+    /// Bits per weight that table adds.
+    pub table_bits_per_weight: Option<f64>,
     /// Dot-product throughput of the best backend (values per nanosecond, one 4096-value row in
     /// cache, one quick measurement); `None` until measured ([`measure`] does not).
     pub dot_values_per_ns: Option<f64>,
 }
 
-/// Quantize `x` (`rows × cols`) into `format` and measure the error.
+/// Fraction of the weights kept in the outlier table of the report's "+table" column.
+pub const TABLE_FRACTION: f64 = 0.001;
+
+/// Quantize `x` (`rows × cols`) into `format` and measure the error, plain and with an outlier
+/// table keeping [`TABLE_FRACTION`] of the weights.
 ///
 /// # Errors
-/// Whatever [`quantize_matrix`] returns (e.g. a row length that the format's blocks don't divide).
+/// Whatever [`quantize_matrix`] or the outlier-table quantizer returns (e.g. a row length that the
+/// format's blocks don't divide).
 pub fn measure(
     format: Format,
     x: &[f32],
     rows: usize,
     cols: usize,
-) -> quant_core::Result<FormatError> {
+) -> Result<FormatError, Box<dyn std::error::Error + Send + Sync>> {
     let t = Instant::now();
     let q = quantize_matrix(format, x, rows, cols, None)?;
     let ns = t.elapsed().as_nanos().max(1) as f64;
@@ -47,6 +57,26 @@ pub fn measure(
         .max_by(|&i, &j| x[i].abs().total_cmp(&x[j].abs()))
         .unwrap_or(0);
     let n = x.len().max(1) as f64;
+    let with_table = if format.is_float() {
+        None
+    } else {
+        use quant_core::outlier::{OutlierPolicy, ValuePrecision};
+        let t = quant_core::outlier::quantize_with_outliers(
+            format,
+            x,
+            rows,
+            cols,
+            None,
+            &OutlierPolicy::TopFraction(TABLE_FRACTION),
+            ValuePrecision::F16,
+        )?;
+        let yt = quant_core::outlier::dequantize_with_outliers(&t)?;
+        let (se_t, _, _) = crate::error_sums(x, &yt);
+        Some((
+            if ss > 0.0 { (se_t / ss).sqrt() } else { 0.0 },
+            t.table.bits_per_weight(),
+        ))
+    };
     Ok(FormatError {
         format,
         bits_per_weight: q.len() as f64 * 8.0 / n,
@@ -57,6 +87,8 @@ pub fn measure(
             .get(imax)
             .map_or(0.0, |v| (f64::from(*v) - f64::from(y[imax])).abs()),
         quantize_values_per_ns: n / ns,
+        rel_rmse_with_table: with_table.map(|t| t.0),
+        table_bits_per_weight: with_table.map(|t| t.1),
         dot_values_per_ns: None,
     })
 }
@@ -128,13 +160,15 @@ pub fn run(out: &mut dyn Write) -> io::Result<Vec<FormatError>> {
     for m in &rows {
         writeln!(
             out,
-            "{:<8} {:>9.4} {:>11.3e} {:>9.4} {:>11.3e} {:>12.3e} {:>12.1} {:>10}",
+            "{:<8} {:>9.4} {:>11.3e} {:>9.4} {:>11.3e} {:>12.3e} {:>10} {:>12.1} {:>10}",
             m.format.name(),
             m.bits_per_weight,
             m.rmse,
             m.rel_rmse,
             m.max_abs_err,
             m.outlier_err,
+            m.rel_rmse_with_table
+                .map_or_else(|| "-".to_owned(), |v| format!("{v:.4}")),
             m.quantize_values_per_ns * 1e3,
             m.dot_values_per_ns
                 .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")),
@@ -145,6 +179,15 @@ pub fn run(out: &mut dyn Write) -> io::Result<Vec<FormatError>> {
         out,
         "bits/w counts every stored byte (scales included); rel RMSE = ‖x − x̂‖/‖x‖."
     )?;
+    if let Some(tb) = rows.iter().find_map(|m| m.table_bits_per_weight) {
+        writeln!(
+            out,
+            "+table: rel RMSE when the {} % largest |w| ({} weights) are kept exactly in an outlier \
+             table (f16 values, +{tb:.3} bits/w; docs/outliers.md).",
+            TABLE_FRACTION * 100.0,
+            (x.len() as f64 * TABLE_FRACTION).round(),
+        )?;
+    }
     writeln!(
         out,
         "dot v/ns: values per ns of the {} dot product with the format's activation partner \

@@ -240,6 +240,16 @@ fn report_covers_every_weight_format() {
     let q4 = quant_cli::report::measure(Format::Q4K, &quant_core::sample::minilm_rows(), 8, 1536)
         .unwrap();
     assert!(q8.rel_rmse < q4.rel_rmse && q8.bits_per_weight == 8.5 && q4.bits_per_weight == 4.5);
+    // The outlier table (0.1 % = 12 of 12288 weights, the 175σ one among them) lowers the error;
+    // its cost is the serialized table: at least 12 × (2-byte column + 2-byte f16 value) and,
+    // with its headers (32 + 4·(8 + 1) bytes today), well under 0.1 bits per weight.
+    let t4 = q4.rel_rmse_with_table.unwrap();
+    assert!(t4 < q4.rel_rmse, "{t4} vs {}", q4.rel_rmse);
+    let tb = q4.table_bits_per_weight.unwrap();
+    assert!((12.0 * 4.0 * 8.0 / 12288.0..0.1).contains(&tb), "{tb}");
+    let f16 = quant_cli::report::measure(Format::F16, &quant_core::sample::minilm_rows(), 8, 1536)
+        .unwrap();
+    assert_eq!(f16.rel_rmse_with_table, None, "no tables for plain floats");
 }
 
 #[test]
