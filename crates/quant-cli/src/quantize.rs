@@ -47,7 +47,8 @@ pub struct Outcome {
     pub rel_rmse: f64,
     /// Weights kept in an outlier table.
     pub outliers: usize,
-    /// Whether an importance vector from the imatrix was used.
+    /// Whether an importance vector from the imatrix was used (found, and `to` has an importance
+    /// path).
     pub imatrix: bool,
 }
 
@@ -234,7 +235,8 @@ pub fn convert(
             bits_per_weight: (bytes.len() as f64 * 8.0 + table_bits) / x.len().max(1) as f64,
             rel_rmse: rel_rmse(&x, &y),
             outliers: kept,
-            imatrix: importance.is_some(),
+            // Formats without an importance path (q8_0, …) get the vector too, and ignore it.
+            imatrix: importance.is_some() && to.uses_importance(),
         });
         w.add_tensor(&t.name, t.dims.clone(), to, bytes)
             .map_err(|e: GgufError| Box::new(e))?;
