@@ -1,8 +1,10 @@
 //! Library side of the `quant` command-line tool: every subcommand's work as a function that
 //! writes to any `io::Write`, so tests can check the output.
 
+pub mod bench;
 pub mod eval;
 pub mod float;
+pub mod imatrix;
 pub mod inspect;
 pub mod kld;
 pub mod model;

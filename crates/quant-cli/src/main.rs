@@ -17,8 +17,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Quantize an embedded sample of real weights (MiniLM) into every format and report
-    /// bits/weight and error per format. No download needed.
-    Report,
+    /// bits/weight, error and dot-product throughput per format. No download needed.
+    Report {
+        /// Also plot error against bits per weight into this SVG file.
+        #[arg(long, value_name = "OUT.svg")]
+        plot: Option<PathBuf>,
+    },
     /// The bit anatomy of a number: sign, exponent and significand fields, their values and the
     /// exact decimal value stored. Accepts a decimal number or a 0x/0b bit pattern.
     Float {
@@ -70,6 +74,26 @@ enum Command {
         /// (`0.1%` or `0.001`).
         #[arg(long)]
         outliers: Option<String>,
+        /// llama.cpp importance matrix (`llama-imatrix` output: GGUF or the legacy `.dat`).
+        #[arg(long, value_name = "FILE")]
+        imatrix: Option<PathBuf>,
+    },
+    /// Kernel throughput of this CPU: dot product, dequantization and activation quantization of
+    /// every format on every backend (in cache), streaming-read bandwidth and matrix × vector out
+    /// of cache.
+    Bench {
+        /// Only these backends (repeatable or comma-separated; default: all this CPU can run).
+        #[arg(long = "backend", value_name = "NAME", value_delimiter = ',')]
+        backends: Vec<String>,
+        /// Only these formats (comma-separated ggml names; default: all).
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        formats: Vec<Format>,
+        /// Short timings and a 64 MiB out-of-cache buffer (a few seconds).
+        #[arg(long)]
+        quick: bool,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
     },
     /// Perplexity and KL divergence of each format against the f32 reference (the file's weights
     /// dequantized) on a text, side by side, with llama.cpp's chunking (second half of each chunk
@@ -139,7 +163,16 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
-        Command::Report => quant_cli::report::run(&mut stdout)?,
+        Command::Report { plot } => {
+            if let Some(p) = &plot {
+                quant_cli::report::check_plot_path(p)?;
+            }
+            let rows = quant_cli::report::run(&mut stdout)?;
+            if let Some(p) = &plot {
+                quant_cli::report::write_plot(p, &rows)?;
+                println!("plot written to {}", p.display());
+            }
+        }
         Command::Float {
             value,
             format,
@@ -190,6 +223,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             target,
             keep,
             outliers,
+            imatrix,
         } => {
             let overrides = keep
                 .iter()
@@ -204,10 +238,15 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let outliers = outliers.as_deref().map(parse_fraction).transpose()?;
+            let imatrix = imatrix
+                .as_deref()
+                .map(quant_cli::imatrix::Imatrix::open)
+                .transpose()?;
             let opts = quant_cli::quantize::Options {
                 target,
                 overrides,
                 outliers,
+                imatrix,
             };
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
@@ -273,6 +312,34 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 println!();
             } else {
                 quant_cli::eval::print(&mut stdout, &o)?;
+            }
+        }
+        Command::Bench {
+            backends,
+            formats,
+            quick,
+            json,
+        } => {
+            let opts = quant_cli::bench::Options {
+                backends,
+                formats,
+                quick,
+            };
+            use std::io::IsTerminal;
+            let tty = std::io::stderr().is_terminal();
+            let r = quant_cli::bench::run(&opts, |step| {
+                if tty {
+                    eprint!("\rmeasuring {step:<24}");
+                }
+            })?;
+            if tty {
+                eprint!("\r{:<40}\r", "");
+            }
+            if json {
+                serde_json::to_writer_pretty(&mut stdout, &r)?;
+                println!();
+            } else {
+                quant_cli::bench::print(&mut stdout, &r)?;
             }
         }
     }

@@ -26,6 +26,8 @@ pub struct Options {
     pub overrides: Vec<(Regex, Format)>,
     /// Fraction of each quantized tensor's weights kept in an outlier table.
     pub outliers: Option<f64>,
+    /// Importance matrix (llama.cpp `--imatrix`): quantized tensors with an entry use it.
+    pub imatrix: Option<crate::imatrix::Imatrix>,
 }
 
 /// What happened to one tensor.
@@ -45,6 +47,9 @@ pub struct Outcome {
     pub rel_rmse: f64,
     /// Weights kept in an outlier table.
     pub outliers: usize,
+    /// Whether an importance vector from the imatrix was used (found, and `to` has an importance
+    /// path).
+    pub imatrix: bool,
 }
 
 /// Whether llama-quantize would quantize this tensor: 2-D or more, a `weight`, not a norm,
@@ -63,22 +68,7 @@ pub fn is_quantizable(t: &Tensor) -> bool {
 /// Q2_K/Q3_K/IQ4_XS → IQ4_NL, Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, TQ1_0/TQ2_0 → Q4_0, and F16 if
 /// that still does not fit.
 pub fn fallback(target: Format, row_len: usize) -> Format {
-    if row_len.is_multiple_of(target.block_len()) {
-        return target;
-    }
-    let f = match target {
-        Format::Q2K | Format::Q3K | Format::Iq4Xs => Format::Iq4Nl,
-        Format::Q4K => Format::Q5_0,
-        Format::Q5K => Format::Q5_1,
-        Format::Q6K => Format::Q8_0,
-        Format::Tq1_0 | Format::Tq2_0 => Format::Q4_0,
-        _ => Format::F16,
-    };
-    if row_len.is_multiple_of(f.block_len()) {
-        f
-    } else {
-        Format::F16
-    }
+    target.fallback_for_row(row_len)
 }
 
 /// llama.cpp's `general.file_type` (`llama_ftype`) for a model of mostly `f`.
@@ -133,6 +123,20 @@ pub fn convert(
     }
     w.set_metadata("general.quantization_version", Value::U32(2));
     w.set_metadata("general.file_type", Value::U32(llama_ftype(opts.target)));
+    if let Some(im) = &opts.imatrix {
+        // The keys llama-quantize writes (its integer overrides are stored as u32).
+        w.set_metadata("quantize.imatrix.file", Value::String(im.path.clone()));
+        if let Some(d) = im.datasets.first() {
+            w.set_metadata("quantize.imatrix.dataset", Value::String(d.clone()));
+        }
+        w.set_metadata(
+            "quantize.imatrix.entries_count",
+            Value::U32(u32::try_from(im.entries.len()).unwrap_or(u32::MAX)),
+        );
+        if let Some(c) = im.chunk_count.filter(|&c| c > 0) {
+            w.set_metadata("quantize.imatrix.chunks_count", Value::U32(c));
+        }
+    }
     let mut outcomes = Vec::with_capacity(tensors.len());
     for (i, t) in tensors.iter().enumerate() {
         let x = model.tensor_f32(&t.name)?;
@@ -142,6 +146,7 @@ pub fn convert(
             .iter()
             .find(|(re, _)| re.is_match(&t.name))
             .map(|(_, f)| *f);
+        let quantized = requested.is_some() || is_quantizable(t);
         let (to, note) = if let Some(f) = requested {
             let to = fallback(f, cols);
             (
@@ -163,6 +168,10 @@ pub fn convert(
             };
             (to, Some("not quantized (norm, bias or 1-D)".into()))
         };
+        let importance = match &opts.imatrix {
+            Some(im) if quantized && !to.is_float() => im.for_tensor(&t.name, &t.dims)?,
+            _ => None,
+        };
         let mut kept = 0;
         let (bytes, y) = match opts.outliers {
             Some(frac) if frac > 0.0 && !to.is_float() => {
@@ -171,7 +180,7 @@ pub fn convert(
                     &x,
                     rows,
                     cols,
-                    None,
+                    importance,
                     &OutlierPolicy::TopFraction(frac),
                     ValuePrecision::F16,
                 )?;
@@ -187,7 +196,7 @@ pub fn convert(
                 (q.blocks, y)
             }
             _ => {
-                let b = quantize_matrix(to, &x, rows, cols, None)?;
+                let b = quantize_matrix(to, &x, rows, cols, importance)?;
                 let y = quant_core::dequantize_matrix(to, &b, rows, cols)?;
                 (b, y)
             }
@@ -211,6 +220,8 @@ pub fn convert(
             bits_per_weight: (bytes.len() as f64 * 8.0 + table_bits) / x.len().max(1) as f64,
             rel_rmse: rel_rmse(&x, &y),
             outliers: kept,
+            // Formats without an importance path (q8_0, …) get the vector too, and ignore it.
+            imatrix: importance.is_some() && to.uses_importance(),
         });
         w.add_tensor(&t.name, t.dims.clone(), to, bytes)
             .map_err(|e: GgufError| Box::new(e))?;
@@ -227,20 +238,21 @@ pub fn convert(
 pub fn print_summary(out: &mut dyn std::io::Write, outcomes: &[Outcome]) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<40} {:>6} → {:<7} {:>8} {:>9} {:>8}  note",
-        "tensor", "from", "to", "bits/w", "rel RMSE", "kept"
+        "{:<40} {:>6} → {:<7} {:>8} {:>9} {:>8} {:>4}  note",
+        "tensor", "from", "to", "bits/w", "rel RMSE", "kept", "imat"
     )?;
     let (mut bits, mut n) = (0.0f64, 0.0f64);
     for o in outcomes {
         writeln!(
             out,
-            "{:<40} {:>6} → {:<7} {:>8.4} {:>9.5} {:>8}  {}",
+            "{:<40} {:>6} → {:<7} {:>8.4} {:>9.5} {:>8} {:>4}  {}",
             o.name,
             o.from.name(),
             o.to.name(),
             o.bits_per_weight,
             o.rel_rmse,
             o.outliers,
+            if o.imatrix { "yes" } else { "" },
             o.note.as_deref().unwrap_or("")
         )?;
         let _ = (&mut bits, &mut n);
