@@ -248,12 +248,21 @@ impl OutlierTable {
     ///
     /// # Panics
     /// If `r >= n_rows`.
+    #[inline]
     pub fn row(&self, r: usize) -> (&[u32], &[f32]) {
-        let (a, b) = (
-            self.row_offsets[r] as usize,
-            self.row_offsets[r + 1] as usize,
-        );
-        (&self.cols[a..b], &self.values[a..b])
+        let range = self.row_range(r);
+        (&self.cols[range.clone()], &self.values[range])
+    }
+
+    /// The positions of row `r`'s entries in the table's entry order (the order of
+    /// [`OutlierTable::entries`]): `row(r)` is `(cols[range], values[range])`. Lets a caller keep
+    /// per-entry data of its own (e.g. a kernel's correction values) beside the table.
+    ///
+    /// # Panics
+    /// If `r >= n_rows`.
+    #[inline]
+    pub fn row_range(&self, r: usize) -> core::ops::Range<usize> {
+        self.row_offsets[r] as usize..self.row_offsets[r + 1] as usize
     }
 
     /// Every entry as `(row, col, value)`.
@@ -283,6 +292,7 @@ impl OutlierTable {
     ///
     /// # Panics
     /// If `r >= n_rows` or `x.len() != n_cols`.
+    #[inline]
     pub fn row_dot(&self, r: usize, x: &[f32]) -> f32 {
         assert_eq!(x.len(), self.n_cols, "activation length");
         let (c, v) = self.row(r);
