@@ -16,10 +16,12 @@
 //!
 //! * criterion benchmarks `matvec_outliers/{format}/{shape}/{plain|table_…}/{threads}t`;
 //! * a paired summary printed at the end (a markdown table): rounds that time every variant back
-//!   to back (`CALLS` calls each), so load from other processes hits all variants alike; it
-//!   quotes the median time per variant and the median of the per-round ratios. This is the
-//!   number to quote on a shared machine. Its last column times the previous implementation
-//!   (dense product, then the sparse term added serially on the calling thread) the same way.
+//!   to back (`CALLS` calls each, order rotated every round), so load from other processes hits
+//!   all variants alike; GB/s from the median time per variant, overhead = median of the
+//!   per-round ratios to the dense product. This is the number to quote on a shared machine. An
+//!   A/A row times the dense product twice per round (its "overhead" is the noise), and the last
+//!   column times the previous implementation (dense product, then the sparse term added
+//!   serially on the calling thread) the same way.
 //!
 //! `cargo bench -p quant-benches --bench outliers` (the summary alone: add `-- summary`, a filter
 //! that matches no criterion benchmark). Environment: `QUANT_BENCH_FORMATS=q4_0,q4_K,iq4_nl`,
@@ -320,35 +322,49 @@ fn summary(backend: &dyn Backend, pools: &[(usize, rayon::ThreadPool)]) {
             for w in &with {
                 time(w, Mode::Table);
             }
-            let mut t_plain = Vec::with_capacity(rounds);
-            let mut t_with = vec![Vec::with_capacity(rounds); FRACTIONS.len()];
-            let mut ratios = vec![Vec::with_capacity(rounds); FRACTIONS.len()];
-            let mut serial = vec![Vec::with_capacity(rounds); FRACTIONS.len()];
-            for _ in 0..rounds {
-                let p = time(&plain, Mode::Dense);
-                t_plain.push(p);
-                for (f, w) in with.iter().enumerate() {
-                    let t = time(w, Mode::Table);
-                    t_with[f].push(t);
-                    ratios[f].push(t / p);
-                    serial[f].push(time(w, Mode::SerialAdd) / p);
+            // Slots timed every round, in an order rotated by one per round (no variant always
+            // runs first or after the same one): the dense product twice (the second one is an
+            // A/A control: its ratio to the first shows the noise), then per fraction the fused
+            // product and the serial-add one.
+            let mut slots: Vec<(&[OutlierMatrix<'_>], Mode)> =
+                vec![(&plain, Mode::Dense), (&plain, Mode::Dense)];
+            for w in &with {
+                slots.push((w, Mode::Table));
+                slots.push((w, Mode::SerialAdd));
+            }
+            let mut times = vec![vec![0.0f64; slots.len()]; rounds];
+            for (round, t) in times.iter_mut().enumerate() {
+                for i in 0..slots.len() {
+                    let k = (i + round) % slots.len();
+                    t[k] = time(slots[k].0, slots[k].1);
                 }
             }
-            let p = median(&mut t_plain);
-            for f in 0..FRACTIONS.len() {
-                let t = median(&mut t_with[f]);
-                let r = median(&mut ratios[f]);
-                let s = median(&mut serial[f]);
+            let med = |k: usize| median(&mut times.iter().map(|t| t[k]).collect::<Vec<_>>());
+            let ratio = |k: usize| {
+                let r = median(&mut times.iter().map(|t| t[k] / t[0]).collect::<Vec<_>>());
+                format!("{:+.1}%", (r - 1.0) * 100.0)
+            };
+            let p = med(0);
+            println!(
+                "| {} | {} | — (A/A) | 0 | {threads} | {:.2} | {:.2} | {} | |",
+                case.format,
+                case.shape(),
+                dense_bytes / p / 1e9,
+                dense_bytes / med(1) / 1e9,
+                ratio(1)
+            );
+            for (f, fraction) in FRACTIONS.iter().enumerate() {
+                let (kt, ks) = (2 + 2 * f, 3 + 2 * f);
                 println!(
-                    "| {} | {} | {} | {} | {threads} | {:.2} | {:.2} | {:+.1}% | {:+.1}% |",
+                    "| {} | {} | {} | {} | {threads} | {:.2} | {:.2} | {} | {} |",
                     case.format,
                     case.shape(),
-                    pct(FRACTIONS[f]),
+                    pct(*fraction),
                     case.tables[f][0].len(),
                     dense_bytes / p / 1e9,
-                    dense_bytes / t / 1e9,
-                    (r - 1.0) * 100.0,
-                    (s - 1.0) * 100.0
+                    dense_bytes / med(kt) / 1e9,
+                    ratio(kt),
+                    ratio(ks)
                 );
             }
         }
