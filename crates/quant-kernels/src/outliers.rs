@@ -56,8 +56,18 @@ const SPARSE_ROWS_PER_TASK: usize = 256;
 pub struct OutlierMatrix<'a> {
     dense: QuantMatrix<'a>,
     table: &'a OutlierTable,
-    /// Per table entry (in the table's entry order): kept value − base format's value there.
-    diffs: Vec<f32>,
+    /// Row `r`'s entries are `entries[offsets[r]..offsets[r + 1]]` (the table's row offsets).
+    offsets: Vec<u32>,
+    /// Per table entry, in the table's entry order: its column and the kept value minus the base
+    /// format's value there. One contiguous stream for the sparse pass.
+    entries: Vec<Entry>,
+}
+
+/// One kept weight as the products use it.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    col: u32,
+    diff: f32,
 }
 
 impl core::fmt::Debug for OutlierMatrix<'_> {
@@ -104,11 +114,16 @@ impl<'a> OutlierMatrix<'a> {
             });
         }
         let dense = QuantMatrix::new(format, rows, cols, bytes)?;
-        let diffs = differences(&dense, table)?;
+        let entries = entries(&dense, table)?;
+        let offsets = (0..rows)
+            .map(|r| table.row_range(r).start as u32)
+            .chain(std::iter::once(table.len() as u32))
+            .collect();
         Ok(Self {
             dense,
             table,
-            diffs,
+            offsets,
+            entries,
         })
     }
 
@@ -120,11 +135,16 @@ impl<'a> OutlierMatrix<'a> {
     #[inline]
     pub fn sparse_term(&self, r: usize, x: &[f32]) -> f32 {
         assert_eq!(x.len(), self.dense.cols(), "activation length");
-        let range = self.table.row_range(r);
-        let cols = self.table.row(r).0;
-        cols.iter()
-            .zip(&self.diffs[range])
-            .fold(0.0f32, |acc, (&c, &d)| acc + d * x[c as usize])
+        let (a, b) = (self.offsets[r] as usize, self.offsets[r + 1] as usize);
+        row_term(&self.entries[a..b], x)
+    }
+
+    /// The sparse terms of rows `first..first + out.len()` for the activation `x`.
+    fn sparse_terms(&self, first: usize, x: &[f32], out: &mut [f32]) {
+        let offsets = &self.offsets[first..=first + out.len()];
+        for (t, o) in out.iter_mut().zip(offsets.windows(2)) {
+            *t = row_term(&self.entries[o[0] as usize..o[1] as usize], x);
+        }
     }
 
     /// The dense part.
@@ -154,23 +174,24 @@ impl<'a> OutlierMatrix<'a> {
         let mut terms = std::mem::take(&mut scratch.terms);
         terms.clear();
         terms.resize(batch * rows, 0.0);
-        let task = |(c, chunk): (usize, &mut [f32])| {
-            for (i, t) in chunk.iter_mut().enumerate() {
-                let k = c * SPARSE_ROWS_PER_TASK + i;
-                let (b, r) = (k / rows, k % rows);
-                *t = self.sparse_term(r, &xs[b * cols..(b + 1) * cols]);
+        if rows > 0 {
+            for (x, tb) in xs
+                .chunks_exact(cols.max(1))
+                .zip(terms.chunks_exact_mut(rows))
+            {
+                let task = |(c, chunk): (usize, &mut [f32])| {
+                    self.sparse_terms(c * SPARSE_ROWS_PER_TASK, x, chunk);
+                };
+                if parallel {
+                    tb.par_chunks_mut(SPARSE_ROWS_PER_TASK)
+                        .enumerate()
+                        .for_each(task);
+                } else {
+                    tb.chunks_mut(SPARSE_ROWS_PER_TASK)
+                        .enumerate()
+                        .for_each(task);
+                }
             }
-        };
-        if parallel {
-            terms
-                .par_chunks_mut(SPARSE_ROWS_PER_TASK)
-                .enumerate()
-                .for_each(task);
-        } else {
-            terms
-                .chunks_mut(SPARSE_ROWS_PER_TASK)
-                .enumerate()
-                .for_each(task);
         }
         let term = |r: usize, b: usize| terms[b * rows + r];
         let result = self.dense.matmul_with_term(
@@ -234,15 +255,23 @@ impl<'a> OutlierMatrix<'a> {
     }
 }
 
-/// `kept value − base value` for every entry of `table`, in its entry order: the base values come
-/// from dequantizing only the blocks that hold kept weights.
-fn differences(dense: &QuantMatrix<'_>, table: &OutlierTable) -> Result<Vec<f32>> {
+/// `Σ diff·x[col]` over one row's entries, in column order.
+#[inline]
+fn row_term(entries: &[Entry], x: &[f32]) -> f32 {
+    entries
+        .iter()
+        .fold(0.0f32, |acc, e| acc + e.diff * x[e.col as usize])
+}
+
+/// Column and `kept value − base value` for every entry of `table`, in its entry order: the base
+/// values come from dequantizing only the blocks that hold kept weights.
+fn entries(dense: &QuantMatrix<'_>, table: &OutlierTable) -> Result<Vec<Entry>> {
     let format = dense.format();
     let bl = format.block_len();
     let block_bytes = format.row_bytes(bl)?;
     let row_bytes = format.row_bytes(dense.cols())?;
     let bytes = dense.bytes();
-    let mut diffs = Vec::with_capacity(table.len());
+    let mut out = Vec::with_capacity(table.len());
     let mut block = vec![0.0f32; bl];
     let mut current = None;
     for r in 0..table.n_rows() {
@@ -254,8 +283,11 @@ fn differences(dense: &QuantMatrix<'_>, table: &OutlierTable) -> Result<Vec<f32>
                 quant_core::dequantize_into(format, &bytes[at..at + block_bytes], &mut block)?;
                 current = Some((r, b));
             }
-            diffs.push(v - block[c as usize % bl]);
+            out.push(Entry {
+                col: c,
+                diff: v - block[c as usize % bl],
+            });
         }
     }
-    Ok(diffs)
+    Ok(out)
 }
