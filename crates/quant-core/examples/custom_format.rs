@@ -161,6 +161,21 @@ mod tests {
         }
     }
 
+    /// The same format with an outlier table beside it (`quant_core::outlier`): kept weights
+    /// exact, the others within the bound of their block without the outliers.
+    #[test]
+    fn passes_the_kit_with_outlier_tables() {
+        use quant_core::outlier::ValuePrecision;
+        use quant_core::testing::check_with_outliers;
+        for precision in [ValuePrecision::F16, ValuePrecision::Bf16] {
+            if let Err(failure) =
+                check_with_outliers::<BlockQ3S>(&KitConfig::default().with_cases(64), precision)
+            {
+                panic!("{failure}");
+            }
+        }
+    }
+
     #[test]
     fn stable_where_the_f16_scale_is_subnormal() {
         // Blocks whose scale lands in f16's subnormal range (|d| < 2^-14), where f16 rounding

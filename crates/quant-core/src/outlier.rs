@@ -43,7 +43,7 @@
 
 use half::{bf16, f16};
 
-use crate::{Error as FormatError, Format, dequantize_matrix, quantize_matrix};
+use crate::{BlockFormat, Error as FormatError, Format, dequantize_matrix, quantize_matrix};
 
 /// How the kept values are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -248,12 +248,21 @@ impl OutlierTable {
     ///
     /// # Panics
     /// If `r >= n_rows`.
+    #[inline]
     pub fn row(&self, r: usize) -> (&[u32], &[f32]) {
-        let (a, b) = (
-            self.row_offsets[r] as usize,
-            self.row_offsets[r + 1] as usize,
-        );
-        (&self.cols[a..b], &self.values[a..b])
+        let range = self.row_range(r);
+        (&self.cols[range.clone()], &self.values[range])
+    }
+
+    /// The positions of row `r`'s entries in the table's entry order (the order of
+    /// [`OutlierTable::entries`]): `row(r)` is `(cols[range], values[range])`. Lets a caller keep
+    /// per-entry data of its own (e.g. a kernel's correction values) beside the table.
+    ///
+    /// # Panics
+    /// If `r >= n_rows`.
+    #[inline]
+    pub fn row_range(&self, r: usize) -> core::ops::Range<usize> {
+        self.row_offsets[r] as usize..self.row_offsets[r + 1] as usize
     }
 
     /// Every entry as `(row, col, value)`.
@@ -283,6 +292,7 @@ impl OutlierTable {
     ///
     /// # Panics
     /// If `r >= n_rows` or `x.len() != n_cols`.
+    #[inline]
     pub fn row_dot(&self, r: usize, x: &[f32]) -> f32 {
         assert_eq!(x.len(), self.n_cols, "activation length");
         let (c, v) = self.row(r);
@@ -728,6 +738,8 @@ impl WithOutliers {
 /// exactly (to `precision`) in an outlier table. Kept positions are replaced by their block's mean
 /// before quantizing, so block scales are computed without them.
 ///
+/// For a block format of your own, [`quantize_blocks_with_outliers`] does the same.
+///
 /// # Errors
 /// Errors of [`select_outliers`] and of the base format ([`quantize_matrix`]), and
 /// [`OutlierError::NonFinite`] if a kept value overflows `precision` (e.g. > 65504 in f16).
@@ -743,6 +755,103 @@ pub fn quantize_with_outliers(
     policy: &OutlierPolicy,
     precision: ValuePrecision,
 ) -> Result<WithOutliers> {
+    let (table, rest) = split_outliers(
+        w,
+        n_rows,
+        n_cols,
+        format.block_len(),
+        imatrix,
+        policy,
+        precision,
+    )?;
+    let blocks = quantize_matrix(format, &rest, n_rows, n_cols, imatrix)?;
+    Ok(WithOutliers {
+        format,
+        n_rows,
+        n_cols,
+        blocks,
+        table,
+    })
+}
+
+/// [`quantize_with_outliers`] for any [`BlockFormat`], built-in or your own: the blocks of the
+/// `n_rows` rows (row-major, `n_cols / B::BLOCK_LEN` blocks per row) and the table. For a
+/// built-in format the blocks are the bytes of [`quantize_with_outliers`].
+///
+/// ```
+/// use quant_core::formats::BlockQ4_0;
+/// use quant_core::outlier::{quantize_blocks_with_outliers, dequantize_blocks_with_outliers, OutlierPolicy, ValuePrecision};
+///
+/// let mut w: Vec<f32> = (0..64).map(|i| (i as f32 - 32.0) / 100.0).collect();
+/// w[5] = 30.0;
+/// let (blocks, table) = quantize_blocks_with_outliers::<BlockQ4_0>(&w, 1, 64, None, &OutlierPolicy::TopKPerRow(1), ValuePrecision::F32)?;
+/// assert_eq!(blocks.len(), 2);
+/// assert_eq!(dequantize_blocks_with_outliers(&blocks, &table)?[5], 30.0);
+/// # Ok::<(), quant_core::outlier::OutlierError>(())
+/// ```
+///
+/// # Errors
+/// As [`quantize_with_outliers`].
+///
+/// # Panics
+/// If `w.len() != n_rows * n_cols` or an imatrix does not have `n_cols` entries.
+pub fn quantize_blocks_with_outliers<B: BlockFormat>(
+    w: &[f32],
+    n_rows: usize,
+    n_cols: usize,
+    imatrix: Option<&[f32]>,
+    policy: &OutlierPolicy,
+    precision: ValuePrecision,
+) -> Result<(Vec<B>, OutlierTable)> {
+    let (table, rest) =
+        split_outliers(w, n_rows, n_cols, B::BLOCK_LEN, imatrix, policy, precision)?;
+    let per_row = n_cols / B::BLOCK_LEN;
+    let mut blocks = vec![B::zeroed(); n_rows * per_row];
+    if per_row > 0 {
+        for (row, dst) in rest
+            .chunks_exact(n_cols)
+            .zip(blocks.chunks_exact_mut(per_row))
+        {
+            crate::quantize_row(row, imatrix, dst)?;
+        }
+    }
+    Ok((blocks, table))
+}
+
+/// The matrix of [`quantize_blocks_with_outliers`]: the blocks' values with the kept weights put
+/// back (row-major, `table.n_rows() × table.n_cols()`).
+///
+/// # Errors
+/// [`FormatError::LengthMismatch`] if the blocks do not hold `n_rows × n_cols` values.
+pub fn dequantize_blocks_with_outliers<B: BlockFormat>(
+    blocks: &[B],
+    table: &OutlierTable,
+) -> Result<Vec<f32>> {
+    let n = table.n_rows() * table.n_cols();
+    if blocks.len() * B::BLOCK_LEN != n {
+        return Err(FormatError::LengthMismatch {
+            what: "values of the blocks",
+            expected: n,
+            actual: blocks.len() * B::BLOCK_LEN,
+        }
+        .into());
+    }
+    let mut y = crate::dequantize_row_to_vec(blocks);
+    table.apply(&mut y);
+    Ok(y)
+}
+
+/// Select the outliers of `w`, build their table, and return it with `w` where every kept
+/// position is replaced by the mean of the other values of its block of `bl`.
+fn split_outliers(
+    w: &[f32],
+    n_rows: usize,
+    n_cols: usize,
+    bl: usize,
+    imatrix: Option<&[f32]>,
+    policy: &OutlierPolicy,
+    precision: ValuePrecision,
+) -> Result<(OutlierTable, Vec<f32>)> {
     crate::validate_row(w, None, 1)?;
     let pos = select_outliers(w, n_rows, n_cols, imatrix, policy)?;
     let table = OutlierTable::from_entries(
@@ -751,8 +860,7 @@ pub fn quantize_with_outliers(
         precision,
         pos.iter().map(|&(r, c)| (r, c, w[r * n_cols + c])),
     )?;
-    let bl = format.block_len();
-    if !n_cols.is_multiple_of(bl) {
+    if bl == 0 || !n_cols.is_multiple_of(bl) {
         return Err(FormatError::RaggedLength {
             len: n_cols,
             block_len: bl,
@@ -776,14 +884,7 @@ pub fn quantize_with_outliers(
             rest[base..base + bl].copy_from_slice(&filled);
         }
     }
-    let blocks = quantize_matrix(format, &rest, n_rows, n_cols, imatrix)?;
-    Ok(WithOutliers {
-        format,
-        n_rows,
-        n_cols,
-        blocks,
-        table,
-    })
+    Ok((table, rest))
 }
 
 /// Dequantize a [`WithOutliers`] matrix: the base format's values with the kept weights put back.

@@ -22,6 +22,7 @@
 //! | [`check_arbitrary_bytes`] | any bytes → [`blocks_from_bytes_unaligned`] → dequantize never panics; views agree |
 //! | [`check_input_errors`] | NaN/±inf → [`Error::NonFinite`] with the first index, ragged rows / byte views, misalignment, bad importance → their typed errors |
 //! | [`check_importance`] | with random non-negative importance weights the error bound still holds (`B::USES_IMPORTANCE`); otherwise the weights change nothing |
+//! | [`check_with_outliers`] | the composite "format + outlier table" ([`crate::outlier`]): kept weights exact in the table's precision, the others within the bound of their block *with the outliers removed*, every value within the plain format's bound (not part of [`check_format`]: it takes the table's [`ValuePrecision`]) |
 //!
 //! # Which blocks the error bound is checked on
 //!
@@ -50,6 +51,11 @@ use core::fmt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 
+use crate::outlier::{
+    OutlierError, OutlierPolicy, ValuePrecision, dequantize_blocks_with_outliers,
+    dequantize_with_outliers, quantize_blocks_with_outliers, quantize_with_outliers,
+    select_outliers,
+};
 use crate::{
     BlockFormat, Error, blocks_as_bytes, blocks_from_bytes, blocks_from_bytes_mut,
     blocks_from_bytes_unaligned, dequantize_row, dequantize_row_to_vec, quantize_row,
@@ -177,6 +183,9 @@ pub enum Check {
     InputErrors,
     /// [`check_importance`].
     Importance,
+    /// [`check_with_outliers`] (not in [`Check::ALL`]: [`Check::run`] runs it with f32 table
+    /// values).
+    WithOutliers,
 }
 
 impl Check {
@@ -202,6 +211,7 @@ impl Check {
             Check::ArbitraryBytes => check_arbitrary_bytes::<B>(config),
             Check::InputErrors => check_input_errors::<B>(config),
             Check::Importance => check_importance::<B>(config),
+            Check::WithOutliers => check_with_outliers::<B>(config, ValuePrecision::F32),
         }
     }
 }
@@ -215,6 +225,7 @@ impl fmt::Display for Check {
             Check::ArbitraryBytes => "arbitrary bytes",
             Check::InputErrors => "input errors",
             Check::Importance => "importance weights",
+            Check::WithOutliers => "outlier table",
         };
         f.pad(name)
     }
@@ -1005,6 +1016,196 @@ pub fn check_importance<B: BlockFormat>(config: &KitConfig) -> Result<(), KitFai
             Ok(())
         }
     })
+}
+
+/// The composite "base format `B` + outlier table" ([`quantize_blocks_with_outliers`], and for
+/// built-in formats [`quantize_with_outliers`], which must give the same bytes, table and values)
+/// on adversarial rows with 0–3 planted outliers (10–1000× the row's largest magnitude), under
+/// a random policy (the planted positions, the top 1–4 of the row, > 3σ of the row, > 3σ of the
+/// block). With `x` the row, `y` the composite's values and `f` a block with its kept positions
+/// replaced by the mean of its other values (what the base format quantizes):
+///
+/// 1. every kept weight round-trips exactly in its precision: `y = precision.round(x)`, bit for
+///    bit (f32: `x` itself; f16/bf16: round to nearest even); a kept value that overflows the
+///    precision (f16 above 65504) is [`OutlierError::NonFinite`] instead;
+/// 2. every other weight is within `B::max_abs_error(f)`: the bound of the block *without* its
+///    outliers (the point of the table: the scale no longer sees them);
+/// 3. every weight, kept or not, is within `B::max_abs_error(x_block)`, the plain format's bound:
+///    a table never makes a block worse. This needs the precision's rounding (2⁻²⁴, 2⁻¹¹, 2⁻⁸
+///    relative for f32, f16, bf16) to be within the plain bound: use f32 values for formats
+///    finer than the table's precision (f32 and f16 themselves). Kept values below f16's normal
+///    range (|x| < 2⁻¹⁴ ≈ 6.1e-5) with f16 values are exempt: f16 keeps them only to 2⁻²⁵
+///    absolute (subnormals; below 2⁻²⁵ they become 0), which can exceed the bound of a block of
+///    tiny values. They still pass check 1 (they are what f16 stores); keep weights that small in
+///    f32 or bf16, or not at all.
+///
+/// Blocks whose output is non-finite are skipped as in [`check_round_trip_error`] (only at or
+/// above [`KitConfig::finite_below`]).
+///
+/// ```
+/// use quant_core::formats::BlockQ4_0;
+/// use quant_core::outlier::ValuePrecision;
+/// use quant_core::testing::{check_with_outliers, KitConfig};
+///
+/// check_with_outliers::<BlockQ4_0>(&KitConfig::default().with_cases(8), ValuePrecision::F16).unwrap();
+/// ```
+///
+/// # Errors
+/// A [`KitFailure`] with the failing row, planted outliers and policy.
+pub fn check_with_outliers<B: BlockFormat>(
+    config: &KitConfig,
+    precision: ValuePrecision,
+) -> Result<(), KitFailure> {
+    let planted = proptest::collection::vec(
+        (any::<prop::sample::Index>(), 1.0f64..3.0, any::<bool>()),
+        0..=3,
+    );
+    let strategy = (config.rows::<B>(), planted, 0..4u8, 1..=4usize);
+    run_check(
+        config,
+        B::NAME,
+        Check::WithOutliers,
+        strategy,
+        |(mut x, planted, p, k)| {
+            let n = x.len();
+            let bl = B::BLOCK_LEN;
+            let amax = f64::from(max_abs(&x)).max(1e-3);
+            let mut spots = Vec::new();
+            for (i, e, neg) in &planted {
+                let v = amax * 10f64.powf(*e);
+                x[i.index(n)] = clamp_finite(if *neg { -v } else { v });
+                spots.push((0, i.index(n)));
+            }
+            let policy = match p {
+                0 => OutlierPolicy::Explicit(spots),
+                1 => OutlierPolicy::TopKPerRow(k),
+                2 if n > 1 => OutlierPolicy::SigmaRow(3.0),
+                3 if bl > 1 => OutlierPolicy::SigmaBlock {
+                    k: 3.0,
+                    block_len: bl,
+                },
+                _ => OutlierPolicy::TopKPerRow(k),
+            };
+            let what = format!("{policy:?}, {precision:?}");
+            let kept = select_outliers(&x, 1, n, None, &policy)
+                .map_err(|e| fail(format!("{what}: selection failed: {e}")))?;
+            let composite = quantize_blocks_with_outliers::<B>(&x, 1, n, None, &policy, precision);
+            if let Some(&(_, c)) = kept
+                .iter()
+                .find(|&&(_, c)| !precision.round(x[c]).is_finite())
+            {
+                return match composite {
+                    Err(OutlierError::NonFinite { col, .. }) if col == c => Ok(()),
+                    Err(OutlierError::NonFinite { .. }) if kept.len() > 1 => Ok(()),
+                    other => Err(fail(format!(
+                        "{what}: kept x[{c}] = {:e} overflows the precision: expected NonFinite, got {other:?}",
+                        x[c]
+                    ))),
+                };
+            }
+            let (blocks, table) =
+                composite.map_err(|e| fail(format!("{what}: quantize failed: {e}")))?;
+            let positions: Vec<(usize, usize)> = table.entries().map(|(r, c, _)| (r, c)).collect();
+            if positions != kept {
+                return Err(fail(format!(
+                    "{what}: table holds {positions:?}, the policy selects {kept:?}"
+                )));
+            }
+            let y = dequantize_blocks_with_outliers(&blocks, &table)
+                .map_err(|e| fail(format!("{what}: dequantize failed: {e}")))?;
+            if let Some(f) = B::FORMAT {
+                let q = quantize_with_outliers(f, &x, 1, n, None, &policy, precision)
+                    .map_err(|e| fail(format!("{what}: runtime quantize failed: {e}")))?;
+                if q.blocks != blocks_as_bytes(&blocks) || q.table != table {
+                    return Err(fail(format!(
+                        "{what}: quantize_with_outliers({f}) differs from the typed one"
+                    )));
+                }
+                let ry = dequantize_with_outliers(&q).map_err(|e| fail(e.to_string()))?;
+                if !same_bits(&ry, &y) {
+                    return Err(fail(format!(
+                        "{what}: dequantize_with_outliers({f}) differs from the typed one"
+                    )));
+                }
+            }
+            let plain = quantize_row_to_vec::<B>(&x, None).map_err(|e| fail(e.to_string()))?;
+            let plain = dequantize_row_to_vec(&plain);
+            let is_kept = |j: usize| kept.binary_search(&(0, j)).is_ok();
+            for (b, (xs, ys)) in x.chunks_exact(bl).zip(y.chunks_exact(bl)).enumerate() {
+                let at = |j: usize| b * bl + j;
+                // 1. Kept weights: exact in their precision.
+                for j in (0..bl).filter(|&j| is_kept(at(j))) {
+                    let want = precision.round(xs[j]);
+                    if ys[j].to_bits() != want.to_bits() {
+                        return Err(fail(format!(
+                            "{what}: kept x[{}] = {:e} came back as {:e}, not {want:e}",
+                            at(j),
+                            xs[j],
+                            ys[j]
+                        )));
+                    }
+                }
+                // The block the base format quantized: kept positions → mean of the others.
+                let others: Vec<f64> = (0..bl)
+                    .filter(|&j| !is_kept(at(j)))
+                    .map(|j| f64::from(xs[j]))
+                    .collect();
+                let fill = if others.is_empty() {
+                    0.0
+                } else {
+                    (others.iter().sum::<f64>() / others.len() as f64) as f32
+                };
+                let filled: Vec<f32> = (0..bl)
+                    .map(|j| if is_kept(at(j)) { fill } else { xs[j] })
+                    .collect();
+                let famax = max_abs(&filled);
+                if let Some(j) = (0..bl).find(|&j| !ys[j].is_finite()) {
+                    if famax < config.finite_below {
+                        return Err(fail(format!(
+                            "{what}: block {b} without its outliers (max |x| = {famax:e}) dequantized to non-finite {} at offset {j}",
+                            ys[j]
+                        )));
+                    }
+                    continue;
+                }
+                // 2. The others: within the bound of the block without its outliers.
+                if let Some(bound) = B::max_abs_error(&filled) {
+                    for j in (0..bl).filter(|&j| !is_kept(at(j))) {
+                        let err = (xs[j] - ys[j]).abs();
+                        if err.is_nan() || err > bound {
+                            return Err(fail(format!(
+                                "{what}: block {b} value {j}: |{:e} − {:e}| = {err:e} exceeds the bound {bound:e} of the block without its outliers (max |x| = {famax:e})",
+                                xs[j], ys[j]
+                            )));
+                        }
+                    }
+                }
+                // 3. Everything: within the plain format's bound (where the plain block is
+                // finite; its overflow is covered by `check_round_trip_error`).
+                let pys = &plain[b * bl..(b + 1) * bl];
+                if pys.iter().any(|v| !v.is_finite()) {
+                    continue;
+                }
+                let f16_subnormal = |v: f32| {
+                    precision == ValuePrecision::F16 && v.abs() < half::f16::MIN_POSITIVE.to_f32()
+                };
+                if let Some(bound) = B::max_abs_error(xs) {
+                    for j in (0..bl).filter(|&j| !(is_kept(at(j)) && f16_subnormal(xs[j]))) {
+                        let err = (xs[j] - ys[j]).abs();
+                        if err.is_nan() || err > bound {
+                            return Err(fail(format!(
+                                "{what}: block {b} value {j}{}: |{:e} − {:e}| = {err:e} exceeds the plain format's bound {bound:e}",
+                                if is_kept(at(j)) { " (kept)" } else { "" },
+                                xs[j],
+                                ys[j]
+                            )));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        },
+    )
 }
 
 #[cfg(test)]

@@ -431,3 +431,106 @@ fn stats_and_super_weights_on_real_rows() {
     let a = quant_core::stats::super_weight_candidates_with_activations(&w, rows, cols, &x, 3);
     assert_eq!((a[0].row, a[0].col), (3, 856));
 }
+
+/// The kit's composite check (`testing::check_with_outliers`) on every built-in format: kept
+/// weights exact in the table's precision, the others within their block's bound without the
+/// outliers, every value within the plain format's bound; one test per (format, precision).
+mod kit {
+    use quant_core::BlockFormat;
+    use quant_core::formats::*;
+    use quant_core::half::{bf16, f16};
+    use quant_core::outlier::ValuePrecision;
+    use quant_core::testing::{KitConfig, check_with_outliers};
+
+    /// 48 cases per (format, precision): well under a second for all of them at opt-level 3.
+    /// `KIT_CASES` / `KIT_SEED` explore more.
+    fn config() -> KitConfig {
+        let cases = std::env::var("KIT_CASES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(48);
+        let seed = std::env::var("KIT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0x6f75_746c);
+        KitConfig::default().with_cases(cases).with_seed(seed)
+    }
+
+    fn check<B: BlockFormat>(precision: ValuePrecision) {
+        let mut c = config();
+        if B::BLOCK_LEN == 1 {
+            c = c.with_max_blocks(64);
+        }
+        if let Err(failure) = check_with_outliers::<B>(&c, precision) {
+            panic!("{failure}");
+        }
+    }
+
+    macro_rules! composite {
+        ($($name:ident => $ty:ty: $($prec:ident),+;)*) => {
+            $(
+                mod $name {
+                    use super::*;
+                    $(
+                        #[test]
+                        #[allow(non_snake_case)]
+                        fn $prec() {
+                            check::<$ty>(ValuePrecision::$prec);
+                        }
+                    )+
+                }
+            )*
+        };
+    }
+
+    // Every precision at least as fine as the format. Not listed, by design: f16/bf16 values on
+    // f32 weights and bf16 values on f16 weights (coarser than the format: the check must fail,
+    // see below).
+    composite! {
+        float_f32 => f32: F32;
+        float_f16 => f16: F32, F16;
+        float_bf16 => bf16: F32, F16, Bf16;
+        q4_0 => BlockQ4_0: F32, F16, Bf16;
+        q4_1 => BlockQ4_1: F32, F16;
+        q5_0 => BlockQ5_0: F32, F16, Bf16;
+        q5_1 => BlockQ5_1: F32, F16;
+        q8_0 => BlockQ8_0: F32, F16, Bf16;
+        q8_1 => BlockQ8_1: F32, F16, Bf16;
+        q2_k => BlockQ2K: F32, F16, Bf16;
+        q3_k => BlockQ3K: F32, F16, Bf16;
+        q4_k => BlockQ4K: F32, F16, Bf16;
+        q5_k => BlockQ5K: F32, F16, Bf16;
+        q6_k => BlockQ6K: F32, F16, Bf16;
+        q8_k => BlockQ8K: F32, F16, Bf16;
+        iq4_nl => BlockIq4Nl: F32, F16, Bf16;
+        iq4_xs => BlockIq4Xs: F32, F16, Bf16;
+        tq1_0 => BlockTq1_0: F32, F16, Bf16;
+        tq2_0 => BlockTq2_0: F32, F16, Bf16;
+        mxfp4 => BlockMxfp4: F32, F16, Bf16;
+        nvfp4 => BlockNvfp4: F32, F16, Bf16;
+    }
+
+    /// A finding of the check (with `KIT_SEED` 0..5 and 300 cases, 5 of 6 seeds hit it).
+    #[test]
+    #[ignore = "finding: q4_1/q5_1 blocks with a large offset and a small spread (e.g. all values near 195.5) have a plain bound far below bf16's rounding (2⁻⁸ relative: 0.49 vs 0.014), so a kept value in bf16 is worse than the plain format; keep such weights in f16/f32"]
+    fn q4_1_and_q5_1_with_bf16_values() {
+        // Seed 1 with 300 cases hits it; the default 48 cases may not.
+        let c = config().with_cases(300).with_seed(1);
+        let q4_1 = check_with_outliers::<BlockQ4_1>(&c, ValuePrecision::Bf16);
+        let q5_1 = check_with_outliers::<BlockQ5_1>(&c, ValuePrecision::Bf16);
+        assert!(q4_1.is_ok() && q5_1.is_ok(), "{q4_1:?}\n{q5_1:?}");
+    }
+
+    /// The check can fail: bf16 table values (2⁻⁸ relative rounding) on f32 weights (bound 0)
+    /// break "never worse than the plain format".
+    #[test]
+    fn catches_a_table_coarser_than_the_format() {
+        let failure =
+            check_with_outliers::<f32>(&config().with_max_blocks(64), ValuePrecision::Bf16)
+                .unwrap_err();
+        assert!(
+            failure.message.contains("plain format's bound"),
+            "{failure}"
+        );
+    }
+}

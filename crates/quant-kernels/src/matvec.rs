@@ -30,12 +30,23 @@ const BATCH_TILE: usize = 16;
 /// full-precision weights per row): the hook receives the **unquantized** activation row.
 pub type RowTerm<'a> = &'a (dyn Fn(usize, &[f32]) -> f32 + Sync);
 
+/// The term added to each result inside the threaded row loop.
+#[derive(Clone, Copy)]
+pub(crate) enum Term<'t> {
+    /// A [`RowTerm`], called with the activation row.
+    Row(RowTerm<'t>),
+    /// `f(row, batch_index)`: a value computed beforehand.
+    Indexed(&'t (dyn Fn(usize, usize) -> f32 + Sync)),
+}
+
 /// Reusable buffers for [`QuantMatrix`] products (quantized activations, batch results). They grow
 /// to the largest size used and are then reused, so steady-state calls do not allocate.
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
     act: Vec<u64>,
     out: Vec<f32>,
+    /// Per-row terms computed before the dense pass (outlier tables).
+    pub(crate) terms: Vec<f32>,
 }
 
 impl Scratch {
@@ -200,7 +211,7 @@ impl<'a> QuantMatrix<'a> {
         y: &mut [f32],
         scratch: &mut Scratch,
     ) -> Result<()> {
-        crate::with_weight_type!(self.format, W => self.matmul_typed::<W>(backend, x, 1, y, scratch, true),
+        crate::with_weight_type!(self.format, W => self.matmul_typed::<W>(backend, x, 1, y, scratch, true, self.row_term.map(Term::Row)),
             else => unreachable!("checked in new"))
     }
 
@@ -215,7 +226,7 @@ impl<'a> QuantMatrix<'a> {
         y: &mut [f32],
         scratch: &mut Scratch,
     ) -> Result<()> {
-        crate::with_weight_type!(self.format, W => self.matmul_typed::<W>(backend, x, 1, y, scratch, false),
+        crate::with_weight_type!(self.format, W => self.matmul_typed::<W>(backend, x, 1, y, scratch, false, self.row_term.map(Term::Row)),
             else => unreachable!("checked in new"))
     }
 
@@ -236,10 +247,29 @@ impl<'a> QuantMatrix<'a> {
         ys: &mut [f32],
         scratch: &mut Scratch,
     ) -> Result<()> {
-        crate::with_weight_type!(self.format, W => self.matmul_typed::<W>(backend, xs, batch, ys, scratch, true),
+        crate::with_weight_type!(self.format, W => self.matmul_typed::<W>(backend, xs, batch, ys, scratch, true, self.row_term.map(Term::Row)),
             else => unreachable!("checked in new"))
     }
 
+    /// [`QuantMatrix::matmul`] (`parallel`) or its single-threaded form with `term` in place of
+    /// the matrix's own row term (if any): lets a caller add a per-row correction inside the
+    /// threaded row loop without rebuilding the view.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn matmul_with_term(
+        &self,
+        backend: &dyn Backend,
+        xs: &[f32],
+        batch: usize,
+        ys: &mut [f32],
+        scratch: &mut Scratch,
+        parallel: bool,
+        term: Option<Term<'_>>,
+    ) -> Result<()> {
+        crate::with_weight_type!(self.format, W => self.matmul_typed::<W>(backend, xs, batch, ys, scratch, parallel, term),
+            else => unreachable!("checked in new"))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn matmul_typed<W: WeightFormat>(
         &self,
         backend: &dyn Backend,
@@ -248,6 +278,7 @@ impl<'a> QuantMatrix<'a> {
         ys: &mut [f32],
         scratch: &mut Scratch,
         parallel: bool,
+        term: Option<Term<'_>>,
     ) -> Result<()> {
         let (rows, cols) = (self.rows, self.cols);
         check_len("activations", batch * cols, xs.len())?;
@@ -272,15 +303,16 @@ impl<'a> QuantMatrix<'a> {
         }
         let act: &[W::Activation] = act;
         let w = self.blocks::<W>();
-        let term = self.row_term;
         let row_value = |r: usize, b: usize| -> f32 {
             let mut v = W::dot(
                 backend,
                 &w[r * nbw..(r + 1) * nbw],
                 &act[b * nba..(b + 1) * nba],
             );
-            if let Some(t) = term {
-                v += t(r, &xs[b * cols..(b + 1) * cols]);
+            match term {
+                Some(Term::Row(t)) => v += t(r, &xs[b * cols..(b + 1) * cols]),
+                Some(Term::Indexed(t)) => v += t(r, b),
+                None => {}
             }
             v
         };
@@ -333,7 +365,7 @@ impl<'a> QuantMatrix<'a> {
     }
 }
 
-fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
+pub(crate) fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
     if expected == actual {
         Ok(())
     } else {
