@@ -13,8 +13,9 @@ fixture small but pins every id; and a synthetic stress text stored verbatim wit
 
     scripts/fetch-data.sh smollm2 sotu && python3 scripts/check-tokenizer.py [--write]
 
-With llama.cpp's llama-tokenize on PATH (or LLAMA_TOKENIZE=/path), the ids are also compared
-with it.
+With llama.cpp's llama-tokenize on PATH (or LLAMA_TOKENIZE=/path), every id list is also compared
+with it, and the stress text's ids with special tokens parsed (`stress.ids_parse_special`, which HF
+cannot make here) are taken from it; without it, that entry is kept from the existing fixture.
 """
 import json
 import os
@@ -106,17 +107,17 @@ def ids_hash(ids):
     return fnv1a64(struct.pack("<%dI" % len(ids), *ids))
 
 
-def llama_tokenize(text):
+def llama_tokenize(text, parse_special=False):
     exe = os.environ.get("LLAMA_TOKENIZE") or shutil.which("llama-tokenize")
     if not exe:
         return None
     with tempfile.NamedTemporaryFile("wb", suffix=".txt", delete=False) as f:
         f.write(text.encode("utf-8"))
+    args = [exe, "-m", MODEL, "-f", f.name, "--ids", "--no-bos", "--log-disable"]
+    if not parse_special:
+        args.append("--no-parse-special")
     try:
-        out = subprocess.run(
-            [exe, "-m", MODEL, "-f", f.name, "--ids", "--no-bos", "--log-disable"],
-            check=True, capture_output=True, text=True,
-        ).stdout
+        out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     finally:
         os.unlink(f.name)
     return json.loads(out.strip().splitlines()[-1])
@@ -124,6 +125,7 @@ def llama_tokenize(text):
 
 def main():
     tok = build_tokenizer(read_gguf_metadata(MODEL))
+    checked_by_llama = []
 
     def encode(text):
         ids = tok.encode(text, add_special_tokens=False).ids
@@ -131,6 +133,7 @@ def main():
         ref = llama_tokenize(text)
         if ref is not None:
             assert ref == ids, "llama-tokenize disagrees"
+            checked_by_llama.append(True)
         return ids
 
     with open(os.path.join(FIXTURES, "llama_cpp_f32_ctx32.json")) as f:
@@ -162,10 +165,16 @@ def main():
         )
         print("%s: %d bytes, %d tokens" % (name, len(raw), len(ids)))
     stress_ids = encode(STRESS)
-    fixture["stress"] = {"text": STRESS, "ids": stress_ids}
+    out = os.path.join(FIXTURES, "smollm2_tokens.json")
+    special_ids = llama_tokenize(STRESS, parse_special=True)
+    if special_ids is None:
+        with open(out, encoding="utf-8") as f:
+            special_ids = json.load(f)["stress"]["ids_parse_special"]
+    fixture["stress"] = {"text": STRESS, "ids": stress_ids, "ids_parse_special": special_ids}
     print("stress: %d chars, %d tokens" % (len(STRESS), len(stress_ids)))
+    if checked_by_llama:
+        fixture["source"] += "; every id list confirmed by llama.cpp's llama-tokenize"
     if "--write" in sys.argv:
-        out = os.path.join(FIXTURES, "smollm2_tokens.json")
         with open(out, "w", encoding="utf-8") as f:
             json.dump(fixture, f, ensure_ascii=True, indent=1)
             f.write("\n")

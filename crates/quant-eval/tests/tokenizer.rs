@@ -91,8 +91,9 @@ fn ids_hash(ids: &[u32]) -> String {
     format!("{:016x}", fnv1a64(&bytes))
 }
 
-/// Other SOTU texts, ids from scripts/check-tokenizer.py (HF tokenizers, itself checked against
-/// llama.cpp's ids): count, first ids and a hash of every chunk of 1000 ids.
+/// Other SOTU texts, ids from scripts/check-tokenizer.py (HF tokenizers checked against llama.cpp's
+/// ids, every list confirmed by llama.cpp's llama-tokenize): count, first ids and a hash of every
+/// chunk of 1000 ids.
 #[test]
 fn sotu_fixtures() {
     let Some(tok) = smollm2() else { return };
@@ -157,6 +158,19 @@ fn stress_text() {
         );
     }
     assert_eq!(tok.decode(&got).unwrap(), text);
+
+    // Special tokens parsed (llama-tokenize without --no-parse-special): <|endoftext|> (0) and
+    // <|im_start|> (1) become single tokens.
+    let special = tok.encode_with(
+        text,
+        EncodeOptions {
+            add_bos: false,
+            parse_special: true,
+        },
+    );
+    assert_eq!(special, ids(&fx["stress"]["ids_parse_special"]));
+    assert!(special.contains(&0) && special.contains(&1));
+    assert_eq!(tok.decode_bytes(&special, true).unwrap(), text.as_bytes());
 }
 
 #[test]
