@@ -15,7 +15,12 @@
 //! 4. **BPE**: within each word, the adjacent pair of symbols with the lowest merge rank is merged
 //!    first, ties going to the leftmost pair, until no pair has a rank.
 //! 5. Every final symbol that is a token gives its id. A symbol that is not a token (possible only
-//!    with a vocabulary whose merge results are not all tokens) falls back to one token per byte.
+//!    with a vocabulary whose merge results are not all tokens) falls back to one token per byte;
+//!    a byte without a single-byte token is dropped, as in llama.cpp.
+//!
+//! With SmolLM2's vocabulary (`pre = "smollm"`) the ids equal llama.cpp's (`llama-tokenize`,
+//! `llama-perplexity`) on every text `tests/tokenizer.rs` checks: seven State of the Union
+//! addresses and a stress text of digits, scripts, emoji, whitespace runs and control characters.
 //!
 //! Unicode classes are those of llama.cpp's tables: `\p{L}` is general category L (Lu, Ll, Lt, Lm,
 //! Lo), `\p{N}` is category N (Nd, Nl, No), both from the `unicode-general-category` crate, and
