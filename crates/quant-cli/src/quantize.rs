@@ -65,7 +65,7 @@ pub fn is_quantizable(t: &Tensor) -> bool {
 }
 
 /// llama-quantize's fallback for a row length its blocks do not divide (`llama_tensor_get_type`):
-/// Q2_K/Q3_K/IQ4_XS → IQ4_NL, Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, TQ1_0/TQ2_0 → Q4_0, and F16 if
+/// IQ4_XS → IQ4_NL, Q2_K/Q3_K/TQ1_0/TQ2_0 → Q4_0, Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, and F16 if
 /// that still does not fit.
 pub fn fallback(target: Format, row_len: usize) -> Format {
     target.fallback_for_row(row_len)

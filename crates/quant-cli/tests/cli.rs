@@ -55,8 +55,8 @@ fn fallback_matches_llama_quantize() {
     assert_eq!(fallback(Format::Q4K, 576), Format::Q5_0);
     assert_eq!(fallback(Format::Q5K, 576), Format::Q5_1);
     assert_eq!(fallback(Format::Q6K, 576), Format::Q8_0);
-    assert_eq!(fallback(Format::Q2K, 576), Format::Iq4Nl);
-    assert_eq!(fallback(Format::Q3K, 576), Format::Iq4Nl);
+    assert_eq!(fallback(Format::Q2K, 576), Format::Q4_0);
+    assert_eq!(fallback(Format::Q3K, 576), Format::Q4_0);
     assert_eq!(fallback(Format::Iq4Xs, 576), Format::Iq4Nl);
     assert_eq!(fallback(Format::Q4K, 512), Format::Q4K);
     assert_eq!(fallback(Format::Q4_0, 48), Format::F16);

@@ -196,9 +196,11 @@ impl Format {
     }
 
     /// The format llama-quantize writes instead of `self` for rows of `row_len` values
-    /// (`llama_tensor_get_type`'s fallback when the block length does not divide the row):
-    /// Q2_K/Q3_K/IQ4_XS → IQ4_NL, Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, TQ1_0/TQ2_0 → Q4_0, and F16
-    /// if that still does not fit. Returns `self` when its blocks divide the row.
+    /// (`tensor_type_fallback` in llama.cpp 0c1e570's `llama-quant.cpp`, used when the block
+    /// length does not divide the row): IQ4_XS → IQ4_NL, Q2_K/Q3_K/TQ1_0/TQ2_0 → Q4_0, Q4_K → Q5_0,
+    /// Q5_K → Q5_1, Q6_K → Q8_0, and F16 if that still does not fit (a 32-value format stays
+    /// itself, then F16). Returns `self` when its blocks divide the row. Checked against
+    /// llama-quantize `--pure` on SmolLM2 (rows of 576) for every K-quant and IQ4_XS.
     ///
     /// ```
     /// use quant_core::Format;
@@ -210,11 +212,11 @@ impl Format {
             return self;
         }
         let f = match self {
-            Format::Q2K | Format::Q3K | Format::Iq4Xs => Format::Iq4Nl,
+            Format::Iq4Xs => Format::Iq4Nl,
+            Format::Q2K | Format::Q3K | Format::Tq1_0 | Format::Tq2_0 => Format::Q4_0,
             Format::Q4K => Format::Q5_0,
             Format::Q5K => Format::Q5_1,
             Format::Q6K => Format::Q8_0,
-            Format::Tq1_0 | Format::Tq2_0 => Format::Q4_0,
             _ => Format::F16,
         };
         if row_len.is_multiple_of(f.block_len()) {
