@@ -18,8 +18,8 @@
 //!    `r`'s dot product.
 //!
 //! (Reading the table row by row inside the dense loop instead costs a few cache misses per row
-//! that the hardware prefetchers do not cover; measured 10–35 % slower at 0.1–1 % kept, see
-//! `docs/outliers.md`.) The dense part is the same bits as [`QuantMatrix::matvec`] on every
+//! that the hardware prefetchers do not cover: measured 4–17 % overhead at 0.1 % kept and 20–38 %
+//! at 1 %, about twice the two-pass cost; see `docs/outliers.md`.) The dense part is the same bits as [`QuantMatrix::matvec`] on every
 //! backend, and every result is `dense_r + sparse_r` rounded once: the same bits on any number of
 //! threads ([`OutlierMatrix::sparse_term`] is `sparse_r`).
 //!
