@@ -387,6 +387,57 @@ fn composite_error_within_base_bound() {
     }
 }
 
+/// The generic path for any block format gives the runtime path's bytes, table and values, and
+/// rejects blocks of the wrong size with a typed error.
+#[test]
+fn generic_composite_matches_the_runtime_one() {
+    use quant_core::formats::BlockQ4K;
+    use quant_core::outlier::{dequantize_blocks_with_outliers, quantize_blocks_with_outliers};
+    let (w, rows, cols) = matrix();
+    let policy = OutlierPolicy::TopFraction(0.002);
+    let q = quantize_with_outliers(
+        Format::Q4K,
+        &w,
+        rows,
+        cols,
+        None,
+        &policy,
+        ValuePrecision::F16,
+    )
+    .unwrap();
+    let (blocks, table) = quantize_blocks_with_outliers::<BlockQ4K>(
+        &w,
+        rows,
+        cols,
+        None,
+        &policy,
+        ValuePrecision::F16,
+    )
+    .unwrap();
+    assert_eq!(quant_core::blocks_as_bytes(&blocks), &q.blocks[..]);
+    assert_eq!(table, q.table);
+    let y = dequantize_blocks_with_outliers(&blocks, &table).unwrap();
+    assert_eq!(y, dequantize_with_outliers(&q).unwrap());
+    assert!(matches!(
+        dequantize_blocks_with_outliers(&blocks[1..], &table),
+        Err(OutlierError::Format(
+            quant_core::Error::LengthMismatch { .. }
+        ))
+    ));
+    // A row length the format's blocks do not divide.
+    assert!(matches!(
+        quantize_blocks_with_outliers::<BlockQ4K>(
+            &w[..128],
+            1,
+            128,
+            None,
+            &OutlierPolicy::TopKPerRow(1),
+            ValuePrecision::F32
+        ),
+        Err(OutlierError::Format(quant_core::Error::RaggedLength { .. }))
+    ));
+}
+
 #[test]
 fn row_dot_is_the_sparse_term() {
     let t = OutlierTable::from_entries(

@@ -27,7 +27,10 @@ const BATCH_TILE: usize = 16;
 /// product of weight row `row` with the (quantized) activation `x`.
 ///
 /// This is the extension point for a sparse correction (e.g. an outlier table holding a few
-/// full-precision weights per row): the hook receives the **unquantized** activation row.
+/// full-precision weights per row): the hook receives the **unquantized** activation row. For
+/// `quant_core::outlier` tables use [`OutlierMatrix`](crate::OutlierMatrix): the blocks still hold
+/// a value at every kept position, which the correction must subtract (`OutlierTable::row_dot`
+/// alone would count those positions twice).
 pub type RowTerm<'a> = &'a (dyn Fn(usize, &[f32]) -> f32 + Sync);
 
 /// The term added to each result inside the threaded row loop.

@@ -13,13 +13,14 @@
 //! split across the current rayon pool:
 //!
 //! 1. the sparse pass computes every row's term into the [`Scratch`], streaming the table
-//!    (offsets, columns, differences) in order while `x` stays in cache;
+//!    (offsets, columns, differences) in order while `x` stays in cache (on the calling thread
+//!    for small tables, where a second parallel region would cost more than the pass);
 //! 2. the dense pass ([`QuantMatrix::matvec`]'s row loop) adds row `r`'s term right after row
 //!    `r`'s dot product.
 //!
 //! (Reading the table row by row inside the dense loop instead costs a few cache misses per row
-//! that the hardware prefetchers do not cover; measured 10–35 % slower at 0.1–1 % kept, see
-//! `docs/outliers.md`.) The dense part is the same bits as [`QuantMatrix::matvec`] on every
+//! that the hardware prefetchers do not cover: measured 4–17 % overhead at 0.1 % kept and 20–38 %
+//! at 1 %, about twice the two-pass cost; see `docs/outliers.md`.) The dense part is the same bits as [`QuantMatrix::matvec`] on every
 //! backend, and every result is `dense_r + sparse_r` rounded once: the same bits on any number of
 //! threads ([`OutlierMatrix::sparse_term`] is `sparse_r`).
 //!
@@ -51,6 +52,10 @@ use crate::{Backend, Error, QuantMatrix, Result, Scratch};
 /// Rows per rayon task of the sparse pass (a few entries per row: larger tasks than the dense
 /// pass's, so that scheduling stays negligible).
 const SPARSE_ROWS_PER_TASK: usize = 256;
+
+/// The sparse pass runs on the calling thread below this many (entries + rows) × batch: a few µs
+/// of work, less than what waking the pool for a second parallel region costs on small matrices.
+const SPARSE_PARALLEL_MIN: usize = 1 << 15;
 
 /// A quantized matrix with its outlier table, ready for products on any backend.
 pub struct OutlierMatrix<'a> {
@@ -174,6 +179,8 @@ impl<'a> OutlierMatrix<'a> {
         let mut terms = std::mem::take(&mut scratch.terms);
         terms.clear();
         terms.resize(batch * rows, 0.0);
+        let parallel_sparse =
+            parallel && (self.entries.len() + rows) * batch >= SPARSE_PARALLEL_MIN;
         if rows > 0 {
             for (x, tb) in xs
                 .chunks_exact(cols.max(1))
@@ -182,7 +189,7 @@ impl<'a> OutlierMatrix<'a> {
                 let task = |(c, chunk): (usize, &mut [f32])| {
                     self.sparse_terms(c * SPARSE_ROWS_PER_TASK, x, chunk);
                 };
-                if parallel {
+                if parallel_sparse {
                     tb.par_chunks_mut(SPARSE_ROWS_PER_TASK)
                         .enumerate()
                         .for_each(task);

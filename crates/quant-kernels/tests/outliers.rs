@@ -108,12 +108,17 @@ fn outlier_products_are_deterministic_across_threads() {
     let x: Vec<f32> = (0..cols)
         .map(|i| ((i * 104_729 % 991) as f32 / 991.0 - 0.5) * 3.0)
         .collect();
-    // 10 % of the rows keep 40 weights, the others none: uneven rows across tasks.
-    let positions: Vec<(usize, usize)> = (0..rows)
+    // Uneven rows across tasks: a small table (10 % of the rows keep 40 weights, the others
+    // none; its sparse pass runs on the calling thread) and a large one (every row but those
+    // keeps 128: 34,560 entries, the sparse pass is split across the pool).
+    let small: Vec<(usize, usize)> = (0..rows)
         .filter(|r| r % 10 == 3)
         .flat_map(|r| (0..40).map(move |k| (r, (k * 13 + r) % cols)))
         .collect();
-    let policy = OutlierPolicy::Explicit(positions);
+    let large: Vec<(usize, usize)> = (0..rows)
+        .filter(|r| r % 10 != 3)
+        .flat_map(|r| (0..128).map(move |k| (r, (k * 4 + r) % cols)))
+        .collect();
     let pools: Vec<rayon::ThreadPool> = [1, 2]
         .iter()
         .map(|&t| {
@@ -123,11 +128,17 @@ fn outlier_products_are_deterministic_across_threads() {
                 .unwrap()
         })
         .collect();
-    for format in [Format::Q4_0, Format::Q4K] {
+    for (format, positions, kept) in [
+        (Format::Q4_0, &small, 30 * 40),
+        (Format::Q4K, &small, 30 * 40),
+        (Format::Q4_0, &large, 270 * 128),
+        (Format::Q4K, &large, 270 * 128),
+    ] {
+        let policy = OutlierPolicy::Explicit(positions.clone());
         for precision in [ValuePrecision::F16, ValuePrecision::Bf16] {
             let q =
                 quantize_with_outliers(format, &w, rows, cols, None, &policy, precision).unwrap();
-            assert_eq!(q.table.len(), 30 * 40);
+            assert_eq!(q.table.len(), kept);
             let m = OutlierMatrix::new(&q).unwrap();
             let backend = quant_kernels::best();
             let mut scratch = Scratch::new();
