@@ -18,8 +18,11 @@ pub struct TensorReport {
     pub format: String,
     /// Bits per weight.
     pub bits_per_weight: f64,
-    /// Bytes.
+    /// Bytes (blocks plus the serialized outlier table, if the file stores one).
     pub bytes: u64,
+    /// Weights kept in the tensor's outlier table (`quant.outliers.<name>` metadata written by
+    /// `quant quantize --outliers`), 0 without one.
+    pub outliers: usize,
     /// Outlier statistics (2-D tensors, unless disabled).
     pub stats: Option<Stats>,
 }
@@ -56,7 +59,14 @@ pub struct Report {
 ///
 /// # Errors
 /// File errors.
-pub fn build(model: &ModelFile, stats: bool) -> Result<Report, quant_gguf::GgufError> {
+/// Bits per weight and bytes include the outlier tables stored in the file.
+///
+/// # Errors
+/// File errors; malformed outlier tables.
+pub fn build(
+    model: &ModelFile,
+    stats: bool,
+) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
     let tensors = model.tensors()?;
     let mut out = Vec::with_capacity(tensors.len());
     for t in &tensors {
@@ -65,7 +75,7 @@ pub fn build(model: &ModelFile, stats: bool) -> Result<Report, quant_gguf::GgufE
     Ok(Report {
         kind: model.kind().into(),
         total_values: tensors.iter().map(Tensor::n_elements).sum(),
-        total_bytes: tensors.iter().map(|t| t.bytes).sum(),
+        total_bytes: out.iter().map(|t| t.bytes).sum(),
         tensors: out,
     })
 }
@@ -74,7 +84,15 @@ fn tensor_report(
     model: &ModelFile,
     t: &Tensor,
     stats: bool,
-) -> Result<TensorReport, quant_gguf::GgufError> {
+) -> Result<TensorReport, Box<dyn std::error::Error + Send + Sync>> {
+    let (table_bytes, outliers) = match model.outlier_table_bytes(&t.name)? {
+        Some(b) => {
+            let table = quant_core::outlier::OutlierTable::from_bytes(&b)
+                .map_err(|e| format!("outlier table of {}: {e}", t.name))?;
+            (b.len() as u64, table.len())
+        }
+        None => (0, 0),
+    };
     let stats = if stats && t.dims.len() >= 2 {
         let w = model.tensor_f32(&t.name)?;
         let (rows, cols) = (t.n_rows(), t.row_len());
@@ -94,8 +112,9 @@ fn tensor_report(
         name: t.name.clone(),
         dims: t.dims.clone(),
         format: t.format.name().into(),
-        bits_per_weight: t.bytes as f64 * 8.0 / t.n_elements().max(1) as f64,
-        bytes: t.bytes,
+        bits_per_weight: (t.bytes + table_bytes) as f64 * 8.0 / t.n_elements().max(1) as f64,
+        bytes: t.bytes + table_bytes,
+        outliers,
         stats,
     })
 }

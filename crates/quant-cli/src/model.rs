@@ -118,4 +118,32 @@ impl ModelFile {
             ModelFile::Safetensors(f) => f.tensor_f32(name),
         }
     }
+
+    /// The serialized outlier table `quant quantize --outliers` stored for `name`
+    /// (`quant.outliers.<name>` metadata, GGUF only), as bytes.
+    ///
+    /// # Errors
+    /// Parse errors; an error if the key holds something else than an array of bytes.
+    pub fn outlier_table_bytes(
+        &self,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, Box<dyn std::error::Error + Send + Sync>> {
+        let ModelFile::Gguf(f) = self else {
+            return Ok(None);
+        };
+        let g = f.parse()?;
+        let key = format!("{}{name}", crate::quantize::OUTLIER_KEY_PREFIX);
+        let Some(v) = g.get(&key) else {
+            return Ok(None);
+        };
+        let bytes = v
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .map(|x| x.as_u64().and_then(|b| u8::try_from(b).ok()))
+                    .collect::<Option<Vec<u8>>>()
+            })
+            .ok_or_else(|| format!("{key} is not an array of bytes"))?;
+        Ok(Some(bytes))
+    }
 }

@@ -41,6 +41,8 @@ pub struct Outcome {
     pub to: Format,
     /// Why `to` differs from the requested format, if it does.
     pub note: Option<String>,
+    /// Values in the tensor.
+    pub n_values: u64,
     /// Bits per weight written (with the outlier table).
     pub bits_per_weight: f64,
     /// Relative RMSE against the input's (dequantized) values.
@@ -217,6 +219,7 @@ pub fn convert(
             from: t.format,
             to,
             note,
+            n_values: x.len() as u64,
             bits_per_weight: (bytes.len() as f64 * 8.0 + table_bits) / x.len().max(1) as f64,
             rel_rmse: rel_rmse(&x, &y),
             outliers: kept,
@@ -255,7 +258,8 @@ pub fn print_summary(out: &mut dyn std::io::Write, outcomes: &[Outcome]) -> std:
             if o.imatrix { "yes" } else { "" },
             o.note.as_deref().unwrap_or("")
         )?;
-        let _ = (&mut bits, &mut n);
+        bits += o.bits_per_weight * o.n_values as f64;
+        n += o.n_values as f64;
     }
     let mut counts: Vec<(Format, usize)> = Vec::new();
     for o in outcomes {
@@ -269,5 +273,10 @@ pub fn print_summary(out: &mut dyn std::io::Write, outcomes: &[Outcome]) -> std:
         .map(|(f, c)| format!("{c} {f}"))
         .collect::<Vec<_>>()
         .join(", ");
-    writeln!(out, "\n{} tensors: {types}", outcomes.len())
+    writeln!(
+        out,
+        "\n{} tensors: {types}; {:.4} bits/weight over the converted tensors (outlier tables included)",
+        outcomes.len(),
+        bits / n.max(1.0)
+    )
 }

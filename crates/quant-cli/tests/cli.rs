@@ -122,6 +122,31 @@ fn quantize_converts_with_fallback_overrides_and_outliers() {
     let o = by_name("blk.0.attn_q.weight");
     let expect = (Format::Q5_0.row_bytes(576).unwrap() * 8 * 8 + bytes.len() * 8) as f64 / 4608.0;
     assert!((o.bits_per_weight - expect).abs() < 1e-9);
+    // `quant inspect` counts the stored table too, per tensor and in the total.
+    let m = quant_cli::model::ModelFile::open(&output).unwrap();
+    let r = quant_cli::inspect::build(&m, false).unwrap();
+    let q = r
+        .tensors
+        .iter()
+        .find(|t| t.name == "blk.0.attn_q.weight")
+        .unwrap();
+    assert_eq!(q.outliers, 46);
+    assert_eq!(
+        q.bytes as usize,
+        Format::Q5_0.row_bytes(576).unwrap() * 8 + bytes.len()
+    );
+    assert!((q.bits_per_weight - expect).abs() < 1e-9);
+    assert_eq!(
+        r.total_bytes,
+        r.tensors.iter().map(|t| t.bytes).sum::<u64>()
+    );
+    let mut summary = Vec::new();
+    quant_cli::quantize::print_summary(&mut summary, &outcomes).unwrap();
+    let summary = String::from_utf8(summary).unwrap();
+    assert!(
+        summary.contains("bits/weight over the converted tensors"),
+        "{summary}"
+    );
 }
 
 #[test]

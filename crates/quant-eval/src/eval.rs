@@ -116,15 +116,15 @@ struct Runner<'m> {
 }
 
 impl<'m> Runner<'m> {
-    fn new(model: &'m LlamaModel, opts: &EvalOptions) -> Self {
-        Self {
+    fn new(model: &'m LlamaModel, opts: &EvalOptions) -> Result<Self> {
+        Ok(Self {
             model,
-            session: Session::with_options(model, opts.n_ctx, opts.backend, opts.kv),
+            session: Session::with_options(model, opts.n_ctx, opts.backend, opts.kv)?,
             hidden: Vec::new(),
             seconds: 0.0,
             kld: KldAccumulator::new(),
             ppl: PerplexityAccumulator::new(),
-        }
+        })
     }
 
     fn run_chunk(&mut self, tokens: &[u32]) -> Result<()> {
@@ -231,8 +231,11 @@ pub fn evaluate_models(
         });
     }
     let first = n_ctx / 2;
-    let mut base = Runner::new(reference, opts);
-    let mut others: Vec<Runner<'_>> = variants.iter().map(|m| Runner::new(m, opts)).collect();
+    let mut base = Runner::new(reference, opts)?;
+    let mut others: Vec<Runner<'_>> = variants
+        .iter()
+        .map(|m| Runner::new(m, opts))
+        .collect::<Result<_>>()?;
     let mut base_logits = vec![0.0f32; LOGIT_BATCH * n_vocab];
     let mut logits = vec![0.0f32; LOGIT_BATCH * n_vocab];
     let mut chunk = vec![0u32; n_ctx];
@@ -307,7 +310,7 @@ pub fn find_super_weight_with_activations(
             "no tokens to record activations".into(),
         ));
     }
-    let mut s = Session::new(model, tokens.len());
+    let mut s = Session::new(model, tokens.len())?;
     s.record_down_inputs();
     s.forward(tokens)?;
     let maxima = s.down_input_max().unwrap_or_default().to_vec();
@@ -402,7 +405,7 @@ pub fn generation_speed(model: &LlamaModel, tokens: &[u32], opts: &EvalOptions) 
     if tokens.is_empty() {
         return Err(EvalError::Parameter("no tokens to decode".into()));
     }
-    let mut s = Session::with_options(model, tokens.len(), opts.backend, opts.kv);
+    let mut s = Session::with_options(model, tokens.len(), opts.backend, opts.kv)?;
     let mut logits = vec![0.0f32; model.config.n_vocab];
     let t0 = Instant::now();
     for &t in tokens {

@@ -10,7 +10,7 @@ use quant_kernels::{Backend, Scratch};
 use rayon::prelude::*;
 
 use crate::error::{EvalError, Result};
-use crate::model::{LlamaConfig, LlamaModel};
+use crate::model::{LlamaConfig, LlamaModel, PreparedWeight};
 
 /// Storage precision of the KV cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub enum KvPrecision {
 /// let file = quant_gguf::GgufFile::open("data/smollm2-135m-instruct-q4_1.gguf")?;
 /// let src = SourceModel::from_gguf(&file.parse()?)?;
 /// let model = LlamaModel::build(&src, &VariantSpec::plain(quant_core::Format::Q8_0))?;
-/// let mut s = Session::new(&model, 64);
+/// let mut s = Session::new(&model, 64)?;
 /// let hidden = s.forward(&[19503, 346, 30])?.to_vec(); // 3 × n_embd final hidden states
 /// let mut logits = vec![0.0; model.config.n_vocab];
 /// s.logits(&hidden[2 * 576..], 1, &mut logits)?; // the next-token logits after 3 tokens
@@ -38,6 +38,9 @@ pub enum KvPrecision {
 /// ```
 pub struct Session<'m> {
     model: &'m LlamaModel,
+    /// Per block: q, k, v, o, gate, up, down, prepared once.
+    prepared: Vec<[PreparedWeight<'m>; 7]>,
+    output: PreparedWeight<'m>,
     backend: &'static dyn Backend,
     capacity: usize,
     pos: usize,
@@ -70,21 +73,46 @@ impl std::fmt::Debug for Session<'_> {
 
 impl<'m> Session<'m> {
     /// A session holding up to `capacity` positions, on the best backend, f32 KV cache.
-    pub fn new(model: &'m LlamaModel, capacity: usize) -> Self {
+    ///
+    /// # Errors
+    /// As [`Session::with_options`].
+    pub fn new(model: &'m LlamaModel, capacity: usize) -> Result<Self> {
         Self::with_options(model, capacity, quant_kernels::best(), KvPrecision::F32)
     }
 
-    /// A session on a chosen backend and KV-cache precision.
+    /// A session on a chosen backend and KV-cache precision. Every weight matrix is prepared
+    /// for products once here (outlier tables' sparse terms precomputed).
+    ///
+    /// # Errors
+    /// Errors of [`crate::model::Weight::prepare`] (none for a model built by
+    /// [`LlamaModel::build`]).
     pub fn with_options(
         model: &'m LlamaModel,
         capacity: usize,
         backend: &'static dyn Backend,
         kv: KvPrecision,
-    ) -> Self {
+    ) -> Result<Self> {
         let c = &model.config;
         let kv_len = capacity * c.n_embd_kv();
-        Self {
+        let prepared = model
+            .blocks
+            .iter()
+            .map(|b| {
+                Ok([
+                    b.wq.prepare()?,
+                    b.wk.prepare()?,
+                    b.wv.prepare()?,
+                    b.wo.prepare()?,
+                    b.w_gate.prepare()?,
+                    b.w_up.prepare()?,
+                    b.w_down.prepare()?,
+                ])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
             model,
+            prepared,
+            output: model.output_weight().prepare()?,
             backend,
             capacity,
             pos: 0,
@@ -102,7 +130,7 @@ impl<'m> Session<'m> {
             gate: Vec::new(),
             up: Vec::new(),
             down_input_max: None,
-        }
+        })
     }
 
     /// Positions already in the cache.
@@ -158,17 +186,36 @@ impl<'m> Session<'m> {
                 .token_embd
                 .dequantize_row(id as usize, &mut self.x[t * d..(t + 1) * d])?;
         }
-        let be = self.backend;
         let model = self.model;
-        for (li, b) in model.blocks.iter().enumerate() {
+        let prepared = std::mem::take(&mut self.prepared);
+        let r = self.run_blocks(model, &prepared, t_len);
+        self.prepared = prepared;
+        r?;
+        self.pos += t_len;
+        rms_norm(&self.x, &self.model.output_norm, c.rms_eps, &mut self.h);
+        Ok(&self.h)
+    }
+
+    fn run_blocks(
+        &mut self,
+        model: &'m LlamaModel,
+        prepared: &[[PreparedWeight<'m>; 7]],
+        t_len: usize,
+    ) -> Result<()> {
+        let c = &model.config;
+        let (d, dkv, dff) = (c.n_embd, c.n_embd_kv(), c.n_ff);
+        let be = self.backend;
+        for (li, (b, [wq, wk, wv, wo, w_gate, w_up, w_down])) in
+            model.blocks.iter().zip(prepared).enumerate()
+        {
             rms_norm(&self.x, &b.attn_norm, c.rms_eps, &mut self.h);
-            b.wq.matmul(be, &self.h, t_len, &mut self.q, &mut self.scratch)?;
-            b.wk.matmul(be, &self.h, t_len, &mut self.k, &mut self.scratch)?;
-            b.wv.matmul(be, &self.h, t_len, &mut self.v, &mut self.scratch)?;
+            wq.matmul(be, &self.h, t_len, &mut self.q, &mut self.scratch)?;
+            wk.matmul(be, &self.h, t_len, &mut self.k, &mut self.scratch)?;
+            wv.matmul(be, &self.h, t_len, &mut self.v, &mut self.scratch)?;
             for t in 0..t_len {
                 let p = self.pos + t;
-                rope(&mut self.q[t * d..(t + 1) * d], p, &c);
-                rope(&mut self.k[t * dkv..(t + 1) * dkv], p, &c);
+                rope(&mut self.q[t * d..(t + 1) * d], p, c);
+                rope(&mut self.k[t * dkv..(t + 1) * dkv], p, c);
             }
             let (kc, vc) = (&mut self.k_cache[li], &mut self.v_cache[li]);
             let base = self.pos * dkv;
@@ -184,20 +231,18 @@ impl<'m> Session<'m> {
             }
             attention(
                 be,
-                &c,
+                c,
                 &self.q,
                 &self.k_cache[li],
                 &self.v_cache[li],
                 self.pos,
                 &mut self.att,
             );
-            b.wo.matmul(be, &self.att, t_len, &mut self.tmp, &mut self.scratch)?;
+            wo.matmul(be, &self.att, t_len, &mut self.tmp, &mut self.scratch)?;
             add_assign(&mut self.x, &self.tmp);
             rms_norm(&self.x, &b.ffn_norm, c.rms_eps, &mut self.h);
-            b.w_gate
-                .matmul(be, &self.h, t_len, &mut self.gate, &mut self.scratch)?;
-            b.w_up
-                .matmul(be, &self.h, t_len, &mut self.up, &mut self.scratch)?;
+            w_gate.matmul(be, &self.h, t_len, &mut self.gate, &mut self.scratch)?;
+            w_up.matmul(be, &self.h, t_len, &mut self.up, &mut self.scratch)?;
             for (g, u) in self.gate.iter_mut().zip(&self.up) {
                 *g = silu(*g) * u;
             }
@@ -208,13 +253,10 @@ impl<'m> Session<'m> {
                     }
                 }
             }
-            b.w_down
-                .matmul(be, &self.gate, t_len, &mut self.tmp, &mut self.scratch)?;
+            w_down.matmul(be, &self.gate, t_len, &mut self.tmp, &mut self.scratch)?;
             add_assign(&mut self.x, &self.tmp);
         }
-        self.pos += t_len;
-        rms_norm(&self.x, &self.model.output_norm, c.rms_eps, &mut self.h);
-        Ok(&self.h)
+        Ok(())
     }
 
     /// Logits for `n` final hidden states (`hidden` holds `n × n_embd` values, as returned by
@@ -223,14 +265,9 @@ impl<'m> Session<'m> {
     /// # Errors
     /// Kernel errors (shape mismatch, non-finite hidden states).
     pub fn logits(&mut self, hidden: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
-        let w = self.model.output_weight();
-        w.matmul(
-            self.backend,
-            &hidden[..n * w.cols()],
-            n,
-            out,
-            &mut self.scratch,
-        )
+        let cols = self.model.config.n_embd;
+        self.output
+            .matmul(self.backend, &hidden[..n * cols], n, out, &mut self.scratch)
     }
 }
 

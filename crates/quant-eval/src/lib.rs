@@ -23,5 +23,6 @@ pub use eval::{
 };
 pub use forward::{KvPrecision, Session};
 pub use model::{
-    EditAction, LlamaConfig, LlamaModel, SourceModel, SourceTensor, VariantSpec, WeightEdit,
+    EditAction, LlamaConfig, LlamaModel, PreparedWeight, SourceModel, SourceTensor, VariantSpec,
+    WeightEdit,
 };

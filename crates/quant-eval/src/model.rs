@@ -375,8 +375,33 @@ impl Weight {
         self.len + self.table.as_ref().map_or(0, OutlierTable::serialized_len)
     }
 
+    /// The matrix ready for products: its kernel view and, with an outlier table, the table's
+    /// sparse correction precomputed (do this once, not per product: [`crate::Session`] does).
+    ///
+    /// # Errors
+    /// Errors of the kernels' matrix constructors (none for a weight built by
+    /// [`LlamaModel::build`]).
+    pub fn prepare(&self) -> Result<PreparedWeight<'_>> {
+        Ok(match &self.table {
+            Some(t) => PreparedWeight::Outliers(OutlierMatrix::from_parts(
+                self.format,
+                self.rows,
+                self.cols,
+                self.bytes(),
+                t,
+            )?),
+            None => PreparedWeight::Dense(QuantMatrix::new(
+                self.format,
+                self.rows,
+                self.cols,
+                self.bytes(),
+            )?),
+        })
+    }
+
     /// `ys = xs·Wᵀ` for `batch` activation rows (see [`QuantMatrix::matmul`]), with the sparse
-    /// term of the outlier table when there is one.
+    /// term of the outlier table when there is one. Prepares the matrix on every call; hold a
+    /// [`PreparedWeight`] to multiply repeatedly.
     ///
     /// # Errors
     /// Errors of the kernels (shape mismatch, non-finite activations).
@@ -388,15 +413,7 @@ impl Weight {
         ys: &mut [f32],
         scratch: &mut Scratch,
     ) -> Result<()> {
-        match &self.table {
-            Some(t) => {
-                OutlierMatrix::from_parts(self.format, self.rows, self.cols, self.bytes(), t)?
-                    .matmul(backend, xs, batch, ys, scratch)?
-            }
-            None => QuantMatrix::new(self.format, self.rows, self.cols, self.bytes())?
-                .matmul(backend, xs, batch, ys, scratch)?,
-        }
-        Ok(())
+        self.prepare()?.matmul(backend, xs, batch, ys, scratch)
     }
 
     /// Dequantize row `r` into `out` (the embedding lookup), kept weights put back.
@@ -417,6 +434,36 @@ impl Weight {
             for (&c, &v) in cols.iter().zip(vals) {
                 out[c as usize] = v;
             }
+        }
+        Ok(())
+    }
+}
+
+/// A [`Weight`] ready for products (see [`Weight::prepare`]).
+#[derive(Debug)]
+pub enum PreparedWeight<'a> {
+    /// A plain quantized matrix.
+    Dense(QuantMatrix<'a>),
+    /// A quantized matrix with its outlier table.
+    Outliers(OutlierMatrix<'a>),
+}
+
+impl PreparedWeight<'_> {
+    /// `ys = xs·Wᵀ` for `batch` activation rows (see [`QuantMatrix::matmul`]).
+    ///
+    /// # Errors
+    /// Errors of the kernels (shape mismatch, non-finite activations).
+    pub fn matmul(
+        &self,
+        backend: &dyn Backend,
+        xs: &[f32],
+        batch: usize,
+        ys: &mut [f32],
+        scratch: &mut Scratch,
+    ) -> Result<()> {
+        match self {
+            PreparedWeight::Dense(m) => m.matmul(backend, xs, batch, ys, scratch)?,
+            PreparedWeight::Outliers(m) => m.matmul(backend, xs, batch, ys, scratch)?,
         }
         Ok(())
     }

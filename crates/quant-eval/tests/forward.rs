@@ -34,7 +34,7 @@ fn f32_forward_matches_llama_cpp_log_probs() {
     let src = SourceModel::from_gguf(&file.parse().unwrap()).unwrap();
     let model = LlamaModel::build(&src, &VariantSpec::plain(Format::F32)).unwrap();
     let (n_vocab, d) = (model.config.n_vocab, model.config.n_embd);
-    let mut s = Session::new(&model, n_ctx);
+    let mut s = Session::new(&model, n_ctx).unwrap();
     let records = fx["records"].as_array().unwrap();
     let mut nll = 0.0f64;
     let mut max_diff = 0.0f64;
