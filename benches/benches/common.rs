@@ -4,9 +4,12 @@
 use quant_core::Format;
 use quant_kernels::{Backend, available};
 
-/// `cargo test --benches` / `cargo bench -- --test` run every bench once: keep inputs small then.
+/// `cargo test --benches` (which runs the bench binaries without `--bench`, so criterion runs
+/// every bench once) and `cargo bench -- --test`: keep inputs small then. `cargo bench` passes
+/// `--bench`, criterion's own signal for a measuring run.
 pub fn test_mode() -> bool {
-    std::env::args().any(|a| a == "--test")
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench")
 }
 
 /// The backends to measure: every available one, or the comma-separated names in

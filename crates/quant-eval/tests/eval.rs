@@ -5,7 +5,7 @@
 mod common;
 
 use quant_core::Format;
-use quant_eval::{EvalOptions, SourceModel, VariantSpec, evaluate};
+use quant_eval::{EvalOptions, VariantSpec, evaluate};
 
 #[test]
 fn reference_ppl_and_kld_agree_with_llama_cpp() {
@@ -13,14 +13,8 @@ fn reference_ppl_and_kld_agree_with_llama_cpp() {
         return;
     };
     let fx = common::fixture();
-    let tokens: Vec<u32> = fx["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
-    let file = quant_gguf::GgufFile::open(&path).unwrap();
-    let src = SourceModel::from_gguf(&file.parse().unwrap()).unwrap();
+    let tokens = common::fixture_tokens(&fx);
+    let src = common::source_model(&path);
     let mut q4km = VariantSpec::plain(Format::Q4K);
     q4km.label = "q4_K_M".into();
     q4km.overrides = fx["q4_k_m_types"]

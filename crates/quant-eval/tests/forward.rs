@@ -4,7 +4,7 @@
 mod common;
 
 use quant_core::Format;
-use quant_eval::{LlamaModel, Session, SourceModel, VariantSpec};
+use quant_eval::{LlamaModel, Session, VariantSpec};
 
 fn log_softmax(l: &[f32]) -> Vec<f64> {
     let max = f64::from(l.iter().copied().fold(f32::NEG_INFINITY, f32::max));
@@ -23,15 +23,9 @@ fn f32_forward_matches_llama_cpp_log_probs() {
         return;
     };
     let fx = common::fixture();
-    let tokens: Vec<u32> = fx["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
+    let tokens = common::fixture_tokens(&fx);
     let n_ctx = fx["n_ctx"].as_u64().unwrap() as usize;
-    let file = quant_gguf::GgufFile::open(&path).unwrap();
-    let src = SourceModel::from_gguf(&file.parse().unwrap()).unwrap();
+    let src = common::source_model(&path);
     let model = LlamaModel::build(&src, &VariantSpec::plain(Format::F32)).unwrap();
     let (n_vocab, d) = (model.config.n_vocab, model.config.n_embd);
     let mut s = Session::new(&model, n_ctx).unwrap();
