@@ -23,55 +23,12 @@ use quant_core::Format;
 use quant_kernels::{Backend, QuantMatrix, Scratch};
 use rayon::prelude::*;
 
-const OUT_OF_CACHE_BYTES: usize = 256 << 20;
-
 fn shapes() -> Vec<(usize, usize)> {
     if common::test_mode() {
         vec![(64, 512), (128, 256)]
     } else {
         vec![(4096, 14336), (14336, 4096)]
     }
-}
-
-fn pools() -> Vec<(usize, rayon::ThreadPool)> {
-    [1, 2]
-        .into_iter()
-        .map(|t| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .expect("thread pool");
-            (t, pool)
-        })
-        .collect()
-}
-
-/// Distinct `rows × cols` matrices of `format` totalling at least `OUT_OF_CACHE_BYTES`.
-fn matrices(format: Format, rows: usize, cols: usize) -> Vec<Vec<u8>> {
-    const TILE: usize = 16;
-    let row_bytes = format.row_bytes(cols).expect("row bytes");
-    let tile: Vec<u8> = (0..TILE)
-        .flat_map(|r| {
-            let v = quant_benches::weight_row(cols, r as u64 + 1);
-            quant_core::quantize(format, &v, None).expect("quantize")
-        })
-        .collect();
-    let bytes = rows * row_bytes;
-    let count = if common::test_mode() {
-        1
-    } else {
-        OUT_OF_CACHE_BYTES.div_ceil(bytes).max(2)
-    };
-    (0..count)
-        .map(|m| {
-            let mut out = vec![0u8; bytes];
-            for (r, dst) in out.chunks_exact_mut(row_bytes).enumerate() {
-                let t = (r + m * 5) % TILE;
-                dst.copy_from_slice(&tile[t * row_bytes..(t + 1) * row_bytes]);
-            }
-            out
-        })
-        .collect()
 }
 
 fn stream_read(c: &mut Criterion) {
@@ -86,7 +43,7 @@ fn stream_read(c: &mut Criterion) {
     g.sample_size(10);
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(3));
-    for (threads, pool) in pools() {
+    for (threads, pool) in common::pools() {
         g.bench_function(BenchmarkId::new("sum_u64", format!("{threads}t")), |b| {
             b.iter(|| {
                 pool.install(|| {
@@ -114,11 +71,11 @@ fn matvec(c: &mut Criterion) {
         Format::Iq4Xs,
         Format::Mxfp4,
     ]);
-    let pools = pools();
+    let pools = common::pools();
     let mut scratch = Scratch::new();
     for format in formats {
         for (rows, cols) in shapes() {
-            let mats = matrices(format, rows, cols);
+            let mats = common::matrices(format, rows, cols, 1);
             let views: Vec<QuantMatrix<'_>> = mats
                 .iter()
                 .map(|m| QuantMatrix::new(format, rows, cols, m).expect("matrix"))

@@ -37,7 +37,6 @@ use quant_core::Format;
 use quant_core::outlier::{OutlierTable, ValuePrecision};
 use quant_kernels::{Backend, OutlierMatrix, Scratch};
 
-const OUT_OF_CACHE_BYTES: usize = 256 << 20;
 /// Fractions of the weights kept in the table.
 const FRACTIONS: [f64; 3] = [0.0001, 0.001, 0.01];
 /// Calls per variant per round of the paired summary.
@@ -51,49 +50,8 @@ fn shapes() -> Vec<(usize, usize)> {
     }
 }
 
-fn pools() -> Vec<(usize, rayon::ThreadPool)> {
-    [1, 2]
-        .into_iter()
-        .map(|t| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .expect("thread pool");
-            (t, pool)
-        })
-        .collect()
-}
-
 fn pct(f: f64) -> String {
     format!("{}%", f * 100.0)
-}
-
-/// Distinct `rows × cols` matrices of `format` totalling at least `OUT_OF_CACHE_BYTES`.
-fn matrices(format: Format, rows: usize, cols: usize) -> Vec<Vec<u8>> {
-    const TILE: usize = 16;
-    let row_bytes = format.row_bytes(cols).expect("row bytes");
-    let tile: Vec<u8> = (0..TILE)
-        .flat_map(|r| {
-            let v = quant_benches::weight_row(cols, r as u64 + 1);
-            quant_core::quantize(format, &v, None).expect("quantize")
-        })
-        .collect();
-    let bytes = rows * row_bytes;
-    let count = if common::test_mode() {
-        2
-    } else {
-        OUT_OF_CACHE_BYTES.div_ceil(bytes).max(2)
-    };
-    (0..count)
-        .map(|m| {
-            let mut out = vec![0u8; bytes];
-            for (r, dst) in out.chunks_exact_mut(row_bytes).enumerate() {
-                let t = (r + m * 5) % TILE;
-                dst.copy_from_slice(&tile[t * row_bytes..(t + 1) * row_bytes]);
-            }
-            out
-        })
-        .collect()
 }
 
 /// A table keeping `fraction` of the `rows × cols` weights (as many as `TopFraction` keeps) at
@@ -139,7 +97,7 @@ struct Case {
 
 impl Case {
     fn new(format: Format, rows: usize, cols: usize) -> Self {
-        let mats = matrices(format, rows, cols);
+        let mats = common::matrices(format, rows, cols, 2);
         let tables = FRACTIONS
             .iter()
             .map(|&f| {
@@ -223,7 +181,7 @@ fn cases() -> impl Iterator<Item = Case> {
 
 fn outliers(c: &mut Criterion) {
     let backend = quant_kernels::best();
-    let pools = pools();
+    let pools = common::pools();
     let mut scratch = Scratch::new();
     for case in cases() {
         let x: Vec<f32> = quant_benches::weight_row(case.cols, 99)
