@@ -156,14 +156,6 @@ fn st256_f32(p: &mut [f32; 8], v: __m256) {
     unsafe { _mm256_storeu_ps(p.as_mut_ptr(), v) }
 }
 
-/// Store the low two f32 lanes.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn st64_f32(p: &mut [f32; 2], v: __m128) {
-    // SAFETY: `p` refers to 8 writable bytes; `storel_epi64` has no alignment requirement.
-    unsafe { _mm_storel_epi64(p.as_mut_ptr().cast(), _mm_castps_si128(v)) }
-}
-
 /// Store 32 bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]

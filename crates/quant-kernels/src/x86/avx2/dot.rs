@@ -14,9 +14,9 @@ use quant_core::formats::{
 use bytemuck::Pod;
 
 use super::{
-    ScaleMasks, UE4M3, arr, arr_mut, bits_to_bytes, dot_i8x32_exact, f16_to_f32, f16x4, hsum_ps,
-    ld128, ld128_u16, ld256, ld256_f32, ld256_i8, ld256_i16, mul_bytes, mul_pairs_small_x,
-    nibbles32, st64_f32, trit_from_scaled, unpack_k4_scales, unpack_q3k_scales, words_to_bytes,
+    ScaleMasks, UE4M3, arr, bits_to_bytes, dot_i8x32_exact, f16_to_f32, f16x4, hsum_ps, ld128,
+    ld128_u16, ld256, ld256_f32, ld256_i8, ld256_i16, mul_bytes, mul_pairs_small_x, nibbles32,
+    trit_from_scaled, unpack_k4_scales, unpack_q3k_scales, words_to_bytes,
 };
 
 /// A 16-entry i8 table in both 128-bit lanes, for `pshufb` lookups by nibble.
@@ -126,11 +126,11 @@ pub(super) fn dot_bf16(a: &[bf16], b: &[bf16]) -> f32 {
 
 /// The loop shared by the 32-value formats.
 ///
-/// Per chunk of blocks, a first pass computes the f32 scale products into a stack buffer
-/// (`scales` returns `d_w·d_a` in lane 0 and, when `MIN`, the block's constant term `m_w·s_a` in
-/// lane 1); the second pass computes the exact integer dot of each block (`ints`) and adds
-/// `scale · Σ` with the scale broadcast straight from memory. On Intel cores a register broadcast
-/// or f16 conversion would compete with the byte widenings/shuffles for port 5.
+/// Per block, `scales` returns `d_w·d_a` in lane 0 and, when `MIN`, the block's constant term
+/// `m_w·s_a` in lane 1 (computed in registers: an earlier version staged them through a stack
+/// buffer and ran 2× slower on AMD Zen whenever the buffer's address aliased the weight rows); `ints`
+/// computes the exact integer dot of the block, and `scale · Σ` is added with FMA into one of two
+/// accumulators (even and odd blocks).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot32<W, A, const MIN: bool>(
@@ -139,46 +139,37 @@ fn dot32<W, A, const MIN: bool>(
     scales: impl Fn(&W, &A) -> __m128,
     ints: impl Fn(&W, &A) -> __m256i,
 ) -> f32 {
-    const CHUNK: usize = 32;
-    let mut dm = [0.0f32; 2 * CHUNK];
     let mut acc0 = _mm256_setzero_ps();
     let mut acc1 = _mm256_setzero_ps();
-    let mut accm = _mm256_setzero_ps();
-    for (wc, ac) in w.chunks(CHUNK).zip(a.chunks(CHUNK)) {
-        let n = wc.len();
-        for (k, (x, y)) in wc.iter().zip(ac).enumerate() {
-            st64_f32(arr_mut(&mut dm, 2 * k), scales(x, y));
-        }
-        let mut k = 0;
-        while k + 2 <= n {
-            let s0 = ints(&wc[k], &ac[k]);
-            let s1 = ints(&wc[k + 1], &ac[k + 1]);
-            let d0 = _mm256_broadcast_ss(&dm[2 * k]);
-            let d1 = _mm256_broadcast_ss(&dm[2 * k + 2]);
-            acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc0);
-            acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(s1), acc1);
-            k += 2;
-        }
-        if k < n {
-            let s0 = ints(&wc[k], &ac[k]);
-            let d0 = _mm256_broadcast_ss(&dm[2 * k]);
-            acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc0);
-        }
+    let mut accm = _mm_setzero_ps();
+    let mut pw = w.chunks_exact(2);
+    let mut pa = a.chunks_exact(2);
+    for (x, y) in (&mut pw).zip(&mut pa) {
+        let d0 = scales(&x[0], &y[0]);
+        let d1 = scales(&x[1], &y[1]);
+        let s0 = ints(&x[0], &y[0]);
+        let s1 = ints(&x[1], &y[1]);
+        acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(d0), _mm256_cvtepi32_ps(s0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(d1), _mm256_cvtepi32_ps(s1), acc1);
         if MIN {
-            // Odd entries hold the constant terms; entries past 2n are stale, so mask them.
-            let odd = _mm256_castsi256_ps(_mm256_setr_epi32(0, -1, 0, -1, 0, -1, 0, -1));
-            for c in 0..(2 * n).div_ceil(8) {
-                let v = ld256_f32(arr(&dm, 8 * c));
-                let valid = (2 * n - 8 * c).min(8) as i32;
-                let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                let live = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), lane);
-                let m = _mm256_and_ps(odd, _mm256_castsi256_ps(live));
-                accm = _mm256_add_ps(accm, _mm256_and_ps(v, m));
-            }
+            accm = _mm_add_ps(accm, _mm_add_ps(d0, d1));
+        }
+    }
+    if let (Some(x), Some(y)) = (pw.remainder().first(), pa.remainder().first()) {
+        let d0 = scales(x, y);
+        let s0 = ints(x, y);
+        acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(d0), _mm256_cvtepi32_ps(s0), acc0);
+        if MIN {
+            accm = _mm_add_ps(accm, d0);
         }
     }
     let s = hsum_ps(_mm256_add_ps(acc0, acc1));
-    if MIN { s + hsum_ps(accm) } else { s }
+    if MIN {
+        // Lane 1 holds the constant terms (lane 0 the scale products, unused here).
+        s + _mm_cvtss_f32(_mm_movehdup_ps(accm))
+    } else {
+        s
+    }
 }
 
 /// Lane-wise product of the f16 values at the start of two blocks: `[d_w·d_a, x₁·y₁, …]` where
