@@ -187,6 +187,18 @@ fn f16_to_f32(h: f16) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h.to_bits()))))
 }
 
+/// An f16 broadcast to 8 f32 lanes, for scales inside a dot-product loop.
+///
+/// `vpbroadcastw` + `vcvtph2ps` write whole registers. [`f16_to_f32`] on a field loaded from
+/// memory compiles to a 16-bit insert into whatever vector register LLVM picks (lanes 1..7 are
+/// not needed), usually the loop's accumulator: every block then waits for the previous block's
+/// FMA, which serialized the K-quant loops at about 15 cycles per super-block on AMD Zen.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16_splat(h: f16) -> __m256 {
+    _mm256_cvtph_ps(_mm_set1_epi16(h.to_bits() as i16))
+}
+
 /// An f32 rounded to the nearest f16 (ties to even), as ggml's `GGML_FP32_TO_FP16`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -300,6 +312,16 @@ fn trit_from_scaled(c: __m256i) -> __m256i {
     let ge86 = _mm256_cmpeq_epi8(_mm256_max_epu8(c, _mm256_set1_epi8(86)), c);
     let ge171 = _mm256_cmpeq_epi8(_mm256_max_epu8(c, _mm256_set1_epi8(171u8 as i8)), c);
     _mm256_sub_epi8(_mm256_sub_epi8(_mm256_set1_epi8(-1), ge86), ge171)
+}
+
+/// `[c ≥ 86] + [c ≥ 171]` per unsigned byte, i.e. `(c·3) >> 8`: a base-3 digit of TQ1_0, in
+/// [0, 2] (the stored trit plus one).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn trit_plus_one(c: __m256i) -> __m256i {
+    let ge86 = _mm256_cmpeq_epi8(_mm256_max_epu8(c, _mm256_set1_epi8(86)), c);
+    let ge171 = _mm256_cmpeq_epi8(_mm256_max_epu8(c, _mm256_set1_epi8(171u8 as i8)), c);
+    _mm256_sub_epi8(_mm256_sub_epi8(_mm256_setzero_si256(), ge86), ge171)
 }
 
 /// `(v[i]·p) mod 256` per byte, where `p` holds one multiplier per 16-bit lane (the same for its

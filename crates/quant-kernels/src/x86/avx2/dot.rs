@@ -14,9 +14,9 @@ use quant_core::formats::{
 use bytemuck::Pod;
 
 use super::{
-    ScaleMasks, UE4M3, arr, bits_to_bytes, dot_i8x32_exact, f16_to_f32, f16x4, hsum_ps, ld128,
-    ld128_u16, ld256, ld256_f32, ld256_i8, ld256_i16, mul_bytes, mul_pairs_small_x, nibbles32,
-    trit_from_scaled, unpack_k4_scales, unpack_q3k_scales, words_to_bytes,
+    ScaleMasks, UE4M3, arr, bits_to_bytes, dot_i8x32_exact, f16_splat, f16_to_f32, f16x4, hsum_ps,
+    ld128, ld128_u16, ld256, ld256_f32, ld256_i8, ld256_i16, mul_bytes, mul_pairs_small_x,
+    nibbles32, trit_plus_one, unpack_k4_scales, unpack_q3k_scales, words_to_bytes,
 };
 
 /// A 16-entry i8 table in both 128-bit lanes, for `pshufb` lookups by nibble.
@@ -32,6 +32,18 @@ fn table16(t: &[i8; 16]) -> __m256i {
 #[target_feature(enable = "avx2,fma,f16c")]
 fn pairs_to_i32(p: __m256i) -> __m256i {
     _mm256_madd_epi16(p, _mm256_set1_epi16(1))
+}
+
+/// `acc + (h·d)·cvt(s)`, with `h` already broadcast ([`f16_splat`]): the same roundings as
+/// `fma_block(acc, f32(h) * d, s)`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn fma_splat(acc: __m256, h: __m256, d: f32, s: __m256i) -> __m256 {
+    _mm256_fmadd_ps(
+        _mm256_mul_ps(h, _mm256_set1_ps(d)),
+        _mm256_cvtepi32_ps(s),
+        acc,
+    )
 }
 
 /// `acc + d·cvt(s)`.
@@ -349,10 +361,12 @@ pub(super) fn dot_nvfp4_q8_0(w: &[BlockNvfp4], a: &[BlockQ8_0]) -> f32 {
             let xv = _mm256_shuffle_epi8(table, idx);
             let yb = &y[h];
             let s = pairs_to_i32(mul_pairs_small_x(xv, ld256_i8(&yb.qs)));
-            let dy = f16_to_f32(yb.d);
-            let d0 = dy * UE4M3[usize::from(x.d[2 * h])];
-            let d1 = dy * UE4M3[usize::from(x.d[2 * h + 1])];
-            let dv = _mm256_setr_m128(_mm_set1_ps(d0), _mm_set1_ps(d1));
+            let d0 = UE4M3[usize::from(x.d[2 * h])];
+            let d1 = UE4M3[usize::from(x.d[2 * h + 1])];
+            let dv = _mm256_mul_ps(
+                f16_splat(yb.d),
+                _mm256_setr_m128(_mm_set1_ps(d0), _mm_set1_ps(d1)),
+            );
             acc = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(s), acc);
         }
     }
@@ -417,8 +431,8 @@ pub(super) fn dot_q2k_q8k(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
             }
         }
         let yd = y.d;
-        acc = fma_block(acc, yd * f16_to_f32(x.d), isum);
-        accm = fma_block(accm, yd * f16_to_f32(x.dmin), summs);
+        acc = fma_splat(acc, f16_splat(x.d), yd, isum);
+        accm = fma_splat(accm, f16_splat(x.dmin), yd, summs);
     }
     hsum_ps(acc) - hsum_ps(accm)
 }
@@ -464,7 +478,7 @@ pub(super) fn dot_q3k_q8k(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
                 isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, s));
             }
         }
-        acc = fma_block(acc, f16_to_f32(x.d) * y.d, isum);
+        acc = fma_splat(acc, f16_splat(x.d), y.d, isum);
     }
     hsum_ps(acc)
 }
@@ -510,8 +524,8 @@ pub(super) fn dot_q4k_q8k(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
             isum1 = _mm256_add_epi32(isum1, _mm256_madd_epi16(p1, s1));
         }
         let yd = y.d;
-        acc = fma_block(acc, yd * f16_to_f32(x.d), _mm256_add_epi32(isum0, isum1));
-        accm = fma_block(accm, yd * f16_to_f32(x.dmin), summs);
+        acc = fma_splat(acc, f16_splat(x.d), yd, _mm256_add_epi32(isum0, isum1));
+        accm = fma_splat(accm, f16_splat(x.dmin), yd, summs);
     }
     hsum_ps(acc) - hsum_ps(accm)
 }
@@ -548,8 +562,8 @@ pub(super) fn dot_q5k_q8k(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
             isum1 = _mm256_add_epi32(isum1, _mm256_madd_epi16(p1, s1));
         }
         let yd = y.d;
-        acc = fma_block(acc, yd * f16_to_f32(x.d), _mm256_add_epi32(isum0, isum1));
-        accm = fma_block(accm, yd * f16_to_f32(x.dmin), summs);
+        acc = fma_splat(acc, f16_splat(x.d), yd, _mm256_add_epi32(isum0, isum1));
+        accm = fma_splat(accm, f16_splat(x.dmin), yd, summs);
     }
     hsum_ps(acc) - hsum_ps(accm)
 }
@@ -611,7 +625,7 @@ pub(super) fn dot_q6k_q8k(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
                 }
             }
         }
-        acc = fma_block(acc, f16_to_f32(x.d) * y.d, _mm256_add_epi32(isum0, isum1));
+        acc = fma_splat(acc, f16_splat(x.d), y.d, _mm256_add_epi32(isum0, isum1));
     }
     hsum_ps(acc)
 }
@@ -639,7 +653,7 @@ pub(super) fn dot_iq4xs_q8k(w: &[BlockIq4Xs], a: &[BlockQ8K]) -> f32 {
                 isum1 = _mm256_add_epi32(isum1, s);
             }
         }
-        acc = fma_block(acc, f16_to_f32(x.d) * y.d, _mm256_add_epi32(isum0, isum1));
+        acc = fma_splat(acc, f16_splat(x.d), y.d, _mm256_add_epi32(isum0, isum1));
     }
     hsum_ps(acc)
 }
@@ -651,10 +665,10 @@ pub(super) fn dot_iq4xs_q8k(w: &[BlockIq4Xs], a: &[BlockQ8K]) -> f32 {
 pub(super) fn dot_tq2_0_q8k(w: &[BlockTq2_0], a: &[BlockQ8K]) -> f32 {
     assert_eq!(w.len(), a.len(), "dot_tq2_0_q8k: rows differ in length");
     let m3 = _mm256_set1_epi8(3);
-    let one = _mm256_set1_epi8(1);
     let mut acc = _mm256_setzero_ps();
     for (x, y) in w.iter().zip(a) {
-        let mut s16 = _mm256_setzero_si256();
+        // Σ (q − 1)·y = Σ q·y − Σ y, with Σ y from the stored bsums (q8_K's invariant, as ggml).
+        let mut s16 = [_mm256_setzero_si256(); 2];
         for j in 0..2 {
             let q = ld256(arr(&x.qs, 32 * j));
             let shifted = [
@@ -666,13 +680,13 @@ pub(super) fn dot_tq2_0_q8k(w: &[BlockTq2_0], a: &[BlockQ8K]) -> f32 {
             for (l, qs) in shifted.iter().enumerate() {
                 let xq = _mm256_and_si256(*qs, m3);
                 let yv = ld256_i8(arr(&y.qs, 128 * j + 32 * l));
-                // q·y ∈ ±768 and 1·y ∈ ±256 per pair: no saturation; the difference is in ±512.
-                let p =
-                    _mm256_sub_epi16(_mm256_maddubs_epi16(xq, yv), _mm256_maddubs_epi16(one, yv));
-                s16 = _mm256_add_epi16(s16, p);
+                // q·y pair sums ∈ ±2·3·128 = ±768; four of them per lane: ±3072, no overflow.
+                s16[l / 2] = _mm256_add_epi16(s16[l / 2], _mm256_maddubs_epi16(xq, yv));
             }
         }
-        acc = fma_block(acc, f16_to_f32(x.d) * y.d, pairs_to_i32(s16));
+        let sq = _mm256_add_epi32(pairs_to_i32(s16[0]), pairs_to_i32(s16[1]));
+        let s = _mm256_sub_epi32(sq, pairs_to_i32(ld256_i16(&y.bsums)));
+        acc = fma_splat(acc, f16_splat(x.d), y.d, s);
     }
     hsum_ps(acc)
 }
@@ -693,9 +707,10 @@ pub(super) fn dot_tq1_0_q8k(w: &[BlockTq1_0], a: &[BlockQ8K]) -> f32 {
         // Bytes 0..32: digit l of byte m is value 32·l + m.
         let q = ld256(arr(&x.qs, 0));
         for (l, p) in p_all.iter().enumerate() {
-            let t = trit_from_scaled(mul_bytes(q, *p));
+            let t = trit_plus_one(mul_bytes(q, *p));
             let yv = ld256_i8(arr(&y.qs, 32 * l));
-            s16 = _mm256_add_epi16(s16, mul_pairs_small_x(t, yv));
+            // (t + 1)·y pair sums ∈ ±2·2·128; eight per lane: ±4096, no overflow.
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(t, yv));
         }
         // Bytes 32..48: digit l of byte m is value 160 + 16·l + m (two digits per vector), and
         // the 4 qh bytes: digit l of byte j is value 240 + 4·l + j (lane 1 of the last vector).
@@ -704,11 +719,13 @@ pub(super) fn dot_tq1_0_q8k(w: &[BlockTq1_0], a: &[BlockQ8K]) -> f32 {
         let q3 = _mm256_set_m128i(qh, _mm256_castsi256_si128(q2));
         let tail = [(q2, p01, 160), (q2, p23, 192), (q3, p4h, 224)];
         for (v, p, off) in tail {
-            let t = trit_from_scaled(mul_bytes(v, p));
+            let t = trit_plus_one(mul_bytes(v, p));
             let yv = ld256_i8(arr(&y.qs, off));
-            s16 = _mm256_add_epi16(s16, mul_pairs_small_x(t, yv));
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(t, yv));
         }
-        acc = fma_block(acc, f16_to_f32(x.d) * y.d, pairs_to_i32(s16));
+        // Σ t·y = Σ (t + 1)·y − Σ y, with Σ y from the stored bsums (q8_K's invariant).
+        let s = _mm256_sub_epi32(pairs_to_i32(s16), pairs_to_i32(ld256_i16(&y.bsums)));
+        acc = fma_splat(acc, f16_splat(x.d), y.d, s);
     }
     hsum_ps(acc)
 }
