@@ -54,6 +54,68 @@ pub trait Backend: Send + Sync + 'static {
         scalar::dot_bf16(a, b)
     }
 
+    /// Dot products of one weight row with four activation rows, for batch products
+    /// ([`QuantMatrix::matmul`](crate::QuantMatrix::matmul)).
+    ///
+    /// `out[i]` must equal `self.dot_q4_0_q8_0(w, a[i])` **bit for bit**, so that a product's
+    /// results do not depend on how its activation rows were grouped; a batch kernel gains by
+    /// unpacking each weight block once for the four rows. The default calls the one-row kernel
+    /// four times. The same holds for the other `dot4_*` methods.
+    ///
+    /// # Panics
+    /// If a row holds a different number of values than `w`.
+    fn dot4_q4_0_q8_0(&self, w: &[BlockQ4_0], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+        a.map(|a| self.dot_q4_0_q8_0(w, a))
+    }
+
+    /// Four-row [`dot_q4_1_q8_1`](Backend::dot_q4_1_q8_1) (see [`dot4_q4_0_q8_0`](Backend::dot4_q4_0_q8_0)).
+    ///
+    /// # Panics
+    /// If a row holds a different number of values than `w`.
+    fn dot4_q4_1_q8_1(&self, w: &[BlockQ4_1], a: [&[BlockQ8_1]; 4]) -> [f32; 4] {
+        a.map(|a| self.dot_q4_1_q8_1(w, a))
+    }
+
+    /// Four-row [`dot_q5_0_q8_0`](Backend::dot_q5_0_q8_0) (see [`dot4_q4_0_q8_0`](Backend::dot4_q4_0_q8_0)).
+    ///
+    /// # Panics
+    /// If a row holds a different number of values than `w`.
+    fn dot4_q5_0_q8_0(&self, w: &[BlockQ5_0], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+        a.map(|a| self.dot_q5_0_q8_0(w, a))
+    }
+
+    /// Four-row [`dot_q5_1_q8_1`](Backend::dot_q5_1_q8_1) (see [`dot4_q4_0_q8_0`](Backend::dot4_q4_0_q8_0)).
+    ///
+    /// # Panics
+    /// If a row holds a different number of values than `w`.
+    fn dot4_q5_1_q8_1(&self, w: &[BlockQ5_1], a: [&[BlockQ8_1]; 4]) -> [f32; 4] {
+        a.map(|a| self.dot_q5_1_q8_1(w, a))
+    }
+
+    /// Four-row [`dot_q8_0_q8_0`](Backend::dot_q8_0_q8_0) (see [`dot4_q4_0_q8_0`](Backend::dot4_q4_0_q8_0)).
+    ///
+    /// # Panics
+    /// If a row holds a different number of values than `w`.
+    fn dot4_q8_0_q8_0(&self, w: &[BlockQ8_0], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+        a.map(|a| self.dot_q8_0_q8_0(w, a))
+    }
+
+    /// Four-row [`dot_iq4nl_q8_0`](Backend::dot_iq4nl_q8_0) (see [`dot4_q4_0_q8_0`](Backend::dot4_q4_0_q8_0)).
+    ///
+    /// # Panics
+    /// If a row holds a different number of values than `w`.
+    fn dot4_iq4nl_q8_0(&self, w: &[BlockIq4Nl], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+        a.map(|a| self.dot_iq4nl_q8_0(w, a))
+    }
+
+    /// Four-row [`dot_mxfp4_q8_0`](Backend::dot_mxfp4_q8_0) (see [`dot4_q4_0_q8_0`](Backend::dot4_q4_0_q8_0)).
+    ///
+    /// # Panics
+    /// If a row holds a different number of values than `w`.
+    fn dot4_mxfp4_q8_0(&self, w: &[BlockMxfp4], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+        a.map(|a| self.dot_mxfp4_q8_0(w, a))
+    }
+
     /// Dot product of a `BlockQ4_0` weight row with a `BlockQ8_0` activation row.
     ///
     /// # Panics

@@ -448,6 +448,22 @@ fn dot_case<W: WeightFormat>(
             tol
         );
     }
+    // The four-row kernel (batch products) must give each row's one-row result bit for bit.
+    let extra: Vec<Vec<W::Activation>> = (0..3)
+        .map(|_| random_blocks::<W::Activation>(na, &mut rng, as_))
+        .collect();
+    let rows = [a, &extra[0][..], &extra[1][..], &extra[2][..]];
+    let four = W::dot4(backend, w, rows);
+    for (i, (row, v)) in rows.iter().zip(four).enumerate() {
+        let one = W::dot(backend, w, row);
+        prop_assert!(
+            v.to_bits() == one.to_bits() || (v.is_nan() && one.is_nan()),
+            "dot4 row {} gave {:e}, the one-row kernel {:e}",
+            i,
+            v,
+            one
+        );
+    }
     // The byte-level runtime path at an odd address must run the same kernel.
     let mut wb = vec![0u8; w.len() * W::BLOCK_BYTES + 1];
     wb[1..].copy_from_slice(bytemuck::cast_slice(w));

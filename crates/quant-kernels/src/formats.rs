@@ -34,6 +34,17 @@ pub trait WeightFormat: BlockFormat {
     /// # Panics
     /// If the rows hold different numbers of values.
     fn dot(backend: &dyn Backend, w: &[Self], a: &[Self::Activation]) -> f32;
+
+    /// `backend`'s dot products of a weight row with four activation rows: equal bit for bit to
+    /// four [`dot`](WeightFormat::dot) calls (the default), faster where the backend has a batch
+    /// kernel for the format.
+    ///
+    /// # Panics
+    /// If a row holds a different number of values than `w`.
+    #[inline]
+    fn dot4(backend: &dyn Backend, w: &[Self], a: [&[Self::Activation]; 4]) -> [f32; 4] {
+        a.map(|a| Self::dot(backend, w, a))
+    }
 }
 
 /// A format with a dequantization kernel in [`Backend`].
@@ -81,38 +92,44 @@ impl ActivationFormat for bf16 {
 }
 
 macro_rules! weight {
-    ($($t:ty, $a:ty => $m:ident),* $(,)?) => {$(
+    ($($t:ty, $a:ty => $m:ident $(, $m4:ident)?);* $(;)?) => {$(
         impl WeightFormat for $t {
             type Activation = $a;
             #[inline]
             fn dot(backend: &dyn Backend, w: &[Self], a: &[$a]) -> f32 {
                 backend.$m(w, a)
             }
+            $(
+                #[inline]
+                fn dot4(backend: &dyn Backend, w: &[Self], a: [&[$a]; 4]) -> [f32; 4] {
+                    backend.$m4(w, a)
+                }
+            )?
         }
     )*};
 }
-weight!(
-    f32, f32 => dot_f32,
-    f16, f16 => dot_f16,
-    bf16, bf16 => dot_bf16,
-    BlockQ4_0, BlockQ8_0 => dot_q4_0_q8_0,
-    BlockQ4_1, BlockQ8_1 => dot_q4_1_q8_1,
-    BlockQ5_0, BlockQ8_0 => dot_q5_0_q8_0,
-    BlockQ5_1, BlockQ8_1 => dot_q5_1_q8_1,
-    BlockQ8_0, BlockQ8_0 => dot_q8_0_q8_0,
-    BlockQ2K, BlockQ8K => dot_q2k_q8k,
-    BlockQ3K, BlockQ8K => dot_q3k_q8k,
-    BlockQ4K, BlockQ8K => dot_q4k_q8k,
-    BlockQ5K, BlockQ8K => dot_q5k_q8k,
-    BlockQ6K, BlockQ8K => dot_q6k_q8k,
-    BlockQ8K, BlockQ8K => dot_q8k_q8k,
-    BlockIq4Nl, BlockQ8_0 => dot_iq4nl_q8_0,
-    BlockIq4Xs, BlockQ8K => dot_iq4xs_q8k,
-    BlockMxfp4, BlockQ8_0 => dot_mxfp4_q8_0,
-    BlockNvfp4, BlockQ8_0 => dot_nvfp4_q8_0,
-    BlockTq1_0, BlockQ8K => dot_tq1_0_q8k,
-    BlockTq2_0, BlockQ8K => dot_tq2_0_q8k,
-);
+weight! {
+    f32, f32 => dot_f32;
+    f16, f16 => dot_f16;
+    bf16, bf16 => dot_bf16;
+    BlockQ4_0, BlockQ8_0 => dot_q4_0_q8_0, dot4_q4_0_q8_0;
+    BlockQ4_1, BlockQ8_1 => dot_q4_1_q8_1, dot4_q4_1_q8_1;
+    BlockQ5_0, BlockQ8_0 => dot_q5_0_q8_0, dot4_q5_0_q8_0;
+    BlockQ5_1, BlockQ8_1 => dot_q5_1_q8_1, dot4_q5_1_q8_1;
+    BlockQ8_0, BlockQ8_0 => dot_q8_0_q8_0, dot4_q8_0_q8_0;
+    BlockQ2K, BlockQ8K => dot_q2k_q8k;
+    BlockQ3K, BlockQ8K => dot_q3k_q8k;
+    BlockQ4K, BlockQ8K => dot_q4k_q8k;
+    BlockQ5K, BlockQ8K => dot_q5k_q8k;
+    BlockQ6K, BlockQ8K => dot_q6k_q8k;
+    BlockQ8K, BlockQ8K => dot_q8k_q8k;
+    BlockIq4Nl, BlockQ8_0 => dot_iq4nl_q8_0, dot4_iq4nl_q8_0;
+    BlockIq4Xs, BlockQ8K => dot_iq4xs_q8k;
+    BlockMxfp4, BlockQ8_0 => dot_mxfp4_q8_0, dot4_mxfp4_q8_0;
+    BlockNvfp4, BlockQ8_0 => dot_nvfp4_q8_0;
+    BlockTq1_0, BlockQ8K => dot_tq1_0_q8k;
+    BlockTq2_0, BlockQ8K => dot_tq2_0_q8k;
+}
 
 macro_rules! dequant {
     ($($t:ty => $m:ident),* $(,)?) => {$(

@@ -306,18 +306,20 @@ impl<'a> QuantMatrix<'a> {
         }
         let act: &[W::Activation] = act;
         let w = self.blocks::<W>();
-        let row_value = |r: usize, b: usize| -> f32 {
-            let mut v = W::dot(
-                backend,
-                &w[r * nbw..(r + 1) * nbw],
-                &act[b * nba..(b + 1) * nba],
-            );
+        let add_term = |v: f32, r: usize, b: usize| -> f32 {
             match term {
-                Some(Term::Row(t)) => v += t(r, &xs[b * cols..(b + 1) * cols]),
-                Some(Term::Indexed(t)) => v += t(r, b),
-                None => {}
+                Some(Term::Row(t)) => v + t(r, &xs[b * cols..(b + 1) * cols]),
+                Some(Term::Indexed(t)) => v + t(r, b),
+                None => v,
             }
-            v
+        };
+        let act_row = |b: usize| &act[b * nba..(b + 1) * nba];
+        let row_value = |r: usize, b: usize| -> f32 {
+            add_term(
+                W::dot(backend, &w[r * nbw..(r + 1) * nbw], act_row(b)),
+                r,
+                b,
+            )
         };
         if batch == 1 {
             let task = |(c, chunk): (usize, &mut [f32])| {
@@ -344,8 +346,19 @@ impl<'a> QuantMatrix<'a> {
                 let b1 = (b0 + BATCH_TILE).min(batch);
                 for (i, yr) in chunk.chunks_exact_mut(batch).enumerate() {
                     let r = c * ROWS_PER_TASK + i;
-                    for (b, y) in yr[b0..b1].iter_mut().enumerate() {
-                        *y = row_value(r, b0 + b);
+                    let wr = &w[r * nbw..(r + 1) * nbw];
+                    // Four activation rows per kernel call (each weight block unpacked once; the
+                    // same bits as four one-row calls), then the rest one by one.
+                    let mut b = b0;
+                    while b + 4 <= b1 {
+                        let v = W::dot4(backend, wr, core::array::from_fn(|j| act_row(b + j)));
+                        for (j, v) in v.into_iter().enumerate() {
+                            yr[b + j] = add_term(v, r, b + j);
+                        }
+                        b += 4;
+                    }
+                    for (j, y) in yr[b..b1].iter_mut().enumerate() {
+                        *y = row_value(r, b + j);
                     }
                 }
             }

@@ -432,6 +432,26 @@ macro_rules! dot_method {
     };
 }
 
+/// Forward a four-row dot product to its `#[target_feature]` kernel; a non-finite result is
+/// recomputed by the one-row method (as that method does), so `out[i] == self.dot(w, a[i])`
+/// bit for bit.
+macro_rules! dot4_method {
+    ($name:ident, $one:ident, $w:ty, $a:ty) => {
+        fn $name(&self, w: &[$w], a: [&[$a]; 4]) -> [f32; 4] {
+            // SAFETY: an `Avx2` value exists only when `Avx2::get` detected AVX2, FMA and F16C
+            // on this CPU, which is everything the kernel's `#[target_feature]` enables.
+            let r = unsafe { dot::$name(w, a) };
+            core::array::from_fn(|i| {
+                if r[i].is_finite() {
+                    r[i]
+                } else {
+                    crate::scalar::$one(w, a[i])
+                }
+            })
+        }
+    };
+}
+
 /// Forward a quantizer or dequantizer to its `#[target_feature]` kernel.
 macro_rules! conv_method {
     ($module:ident, $name:ident, $src:ty, $dst:ty) => {
@@ -457,6 +477,13 @@ impl Backend for Avx2 {
     dot_method!(dot_q5_0_q8_0, BlockQ5_0, BlockQ8_0);
     dot_method!(dot_q5_1_q8_1, BlockQ5_1, BlockQ8_1);
     dot_method!(dot_q8_0_q8_0, BlockQ8_0, BlockQ8_0);
+    dot4_method!(dot4_q4_0_q8_0, dot_q4_0_q8_0, BlockQ4_0, BlockQ8_0);
+    dot4_method!(dot4_q4_1_q8_1, dot_q4_1_q8_1, BlockQ4_1, BlockQ8_1);
+    dot4_method!(dot4_q5_0_q8_0, dot_q5_0_q8_0, BlockQ5_0, BlockQ8_0);
+    dot4_method!(dot4_q5_1_q8_1, dot_q5_1_q8_1, BlockQ5_1, BlockQ8_1);
+    dot4_method!(dot4_q8_0_q8_0, dot_q8_0_q8_0, BlockQ8_0, BlockQ8_0);
+    dot4_method!(dot4_iq4nl_q8_0, dot_iq4nl_q8_0, BlockIq4Nl, BlockQ8_0);
+    dot4_method!(dot4_mxfp4_q8_0, dot_mxfp4_q8_0, BlockMxfp4, BlockQ8_0);
     dot_method!(dot_q2k_q8k, BlockQ2K, BlockQ8K);
     dot_method!(dot_q3k_q8k, BlockQ3K, BlockQ8K);
     dot_method!(dot_q4k_q8k, BlockQ4K, BlockQ8K);

@@ -15,8 +15,9 @@ use bytemuck::Pod;
 
 use super::{
     ScaleMasks, UE4M3, arr, bits_to_bytes, dot_i8x32_exact, f16_splat, f16_to_f32, f16x4, hsum_ps,
-    ld128, ld128_u16, ld256, ld256_f32, ld256_i8, ld256_i16, mul_bytes, mul_pairs_small_x,
-    nibbles32, trit_plus_one, unpack_k4_scales, unpack_q3k_scales, words_to_bytes,
+    ld128, ld128_i8, ld128_u16, ld256, ld256_f32, ld256_i8, ld256_i16, mul_bytes,
+    mul_pairs_small_x, nibbles32, trit_plus_one, unpack_k4_scales, unpack_q3k_scales,
+    words_to_bytes,
 };
 
 /// A 16-entry i8 table in both 128-bit lanes, for `pshufb` lookups by nibble.
@@ -136,88 +137,121 @@ pub(super) fn dot_bf16(a: &[bf16], b: &[bf16]) -> f32 {
 // 32-value formats against Q8_0 / Q8_1.
 // ---------------------------------------------------------------------------------------------
 
-/// The loop shared by the 32-value formats.
+/// The loop shared by the 32-value formats, for `N` activation rows at once.
 ///
-/// Per block, `scales` returns `d_w·d_a` in lane 0 and, when `MIN`, the block's constant term
-/// `m_w·s_a` in lane 1 (computed in registers: an earlier version staged them through a stack
-/// buffer and ran 2× slower on AMD Zen whenever the buffer's address aliased the weight rows); `ints`
-/// computes the exact integer dot of the block, and `scale · Σ` is added with FMA into one of two
-/// accumulators (even and odd blocks).
+/// Per pair of weight blocks: `wscale`/`ascale` give the f32 heads of a weight and an activation
+/// block (their product has `d_w·d_a` in lane 0 and, when `MIN`, the block's constant term
+/// `m_w·s_a` in lane 1); `prep` unpacks a weight block once; `ints` computes the exact integer dot
+/// of an unpacked weight block with an activation block. `scale · Σ` is added with FMA into one of
+/// two accumulators per activation row (even and odd blocks). Row `i` of an `N`-row call performs
+/// exactly the operations of the one-row call on `a[i]`, so the results are equal bit for bit;
+/// the `N`-row call unpacks each weight block once instead of `N` times.
+///
+/// Scale products stay in registers: an earlier version staged them through a stack buffer and
+/// ran 2× slower on AMD Zen whenever that buffer's address aliased the weight rows.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dot32<W, A, const MIN: bool>(
+fn dot32_n<W, A, P: Copy, const N: usize, const MIN: bool>(
     w: &[W],
-    a: &[A],
-    scales: impl Fn(&W, &A) -> __m128,
-    ints: impl Fn(&W, &A) -> __m256i,
-) -> f32 {
-    let mut acc0 = _mm256_setzero_ps();
-    let mut acc1 = _mm256_setzero_ps();
-    let mut accm = _mm_setzero_ps();
-    let mut pw = w.chunks_exact(2);
-    let mut pa = a.chunks_exact(2);
-    for (x, y) in (&mut pw).zip(&mut pa) {
-        let d0 = scales(&x[0], &y[0]);
-        let d1 = scales(&x[1], &y[1]);
-        let s0 = ints(&x[0], &y[0]);
-        let s1 = ints(&x[1], &y[1]);
-        acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(d0), _mm256_cvtepi32_ps(s0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(d1), _mm256_cvtepi32_ps(s1), acc1);
-        if MIN {
-            accm = _mm_add_ps(accm, _mm_add_ps(d0, d1));
+    a: [&[A]; N],
+    wscale: impl Fn(&W) -> __m128,
+    ascale: impl Fn(&A) -> __m128,
+    prep: impl Fn(&W) -> P,
+    ints: impl Fn(P, &A) -> __m256i,
+) -> [f32; N] {
+    for r in &a {
+        assert_eq!(w.len(), r.len(), "32-value dot: rows differ in length");
+    }
+    let mut acc0 = [_mm256_setzero_ps(); N];
+    let mut acc1 = [_mm256_setzero_ps(); N];
+    let mut accm = [_mm_setzero_ps(); N];
+    let pairs = w.len() / 2;
+    for k in 0..pairs {
+        let (x0, x1) = (&w[2 * k], &w[2 * k + 1]);
+        let (h0, h1) = (wscale(x0), wscale(x1));
+        let (p0, p1) = (prep(x0), prep(x1));
+        for i in 0..N {
+            let (y0, y1) = (&a[i][2 * k], &a[i][2 * k + 1]);
+            let d0 = _mm_mul_ps(h0, ascale(y0));
+            let d1 = _mm_mul_ps(h1, ascale(y1));
+            let s0 = ints(p0, y0);
+            let s1 = ints(p1, y1);
+            acc0[i] = _mm256_fmadd_ps(_mm256_broadcastss_ps(d0), _mm256_cvtepi32_ps(s0), acc0[i]);
+            acc1[i] = _mm256_fmadd_ps(_mm256_broadcastss_ps(d1), _mm256_cvtepi32_ps(s1), acc1[i]);
+            if MIN {
+                accm[i] = _mm_add_ps(accm[i], _mm_add_ps(d0, d1));
+            }
         }
     }
-    if let (Some(x), Some(y)) = (pw.remainder().first(), pa.remainder().first()) {
-        let d0 = scales(x, y);
-        let s0 = ints(x, y);
-        acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(d0), _mm256_cvtepi32_ps(s0), acc0);
-        if MIN {
-            accm = _mm_add_ps(accm, d0);
+    if w.len() % 2 == 1 {
+        let x = &w[w.len() - 1];
+        let (h, p) = (wscale(x), prep(x));
+        for i in 0..N {
+            let y = &a[i][w.len() - 1];
+            let d0 = _mm_mul_ps(h, ascale(y));
+            let s0 = ints(p, y);
+            acc0[i] = _mm256_fmadd_ps(_mm256_broadcastss_ps(d0), _mm256_cvtepi32_ps(s0), acc0[i]);
+            if MIN {
+                accm[i] = _mm_add_ps(accm[i], d0);
+            }
         }
     }
-    let s = hsum_ps(_mm256_add_ps(acc0, acc1));
-    if MIN {
-        // Lane 1 holds the constant terms (lane 0 the scale products, unused here).
-        s + _mm_cvtss_f32(_mm_movehdup_ps(accm))
-    } else {
-        s
-    }
+    core::array::from_fn(|i| {
+        let s = hsum_ps(_mm256_add_ps(acc0[i], acc1[i]));
+        if MIN {
+            // Lane 1 holds the constant terms (lane 0 the scale products, unused here).
+            s + _mm_cvtss_f32(_mm_movehdup_ps(accm[i]))
+        } else {
+            s
+        }
+    })
 }
 
-/// Lane-wise product of the f16 values at the start of two blocks: `[d_w·d_a, x₁·y₁, …]` where
-/// `x₁`, `y₁` are the second f16 of each block (Q4_1/Q5_1's `m`, Q8_1's `s`).
+/// The f16 values at the start of a block as f32 lanes (`d` in lane 0; Q4_1/Q5_1's `m` or Q8_1's
+/// `s` in lane 1).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn head_products<W: Pod, A: Pod>(x: &W, y: &A) -> __m128 {
-    let xb: &[u8] = bytemuck::bytes_of(x);
-    let yb: &[u8] = bytemuck::bytes_of(y);
-    _mm_mul_ps(f16x4(arr(xb, 0)), f16x4(arr(yb, 0)))
+fn head<B: Pod>(x: &B) -> __m128 {
+    f16x4(arr(bytemuck::bytes_of(x), 0))
 }
 
-/// Q8_0 · Q8_0: both operands are full-range i8 (−128 included), so they are widened to i16
-/// (`dot_i8x32_exact`) instead of using `maddubs`.
+/// Q8_0 · Q8_0 on `N` activation rows: both operands are full-range i8 (−128 included), so they
+/// are widened to i16 instead of using `maddubs`.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_q8_0_q8_0(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
-    assert_eq!(w.len(), a.len(), "dot_q8_0_q8_0: rows differ in length");
-    dot32::<_, _, false>(
+fn q8_0_n<const N: usize>(w: &[BlockQ8_0], a: [&[BlockQ8_0]; N]) -> [f32; N] {
+    dot32_n::<_, _, _, N, false>(
         w,
         a,
-        |x, y| head_products(x, y),
-        |x, y| dot_i8x32_exact(&x.qs, &y.qs),
+        |x| head(x),
+        |x| head(x),
+        |x| {
+            (
+                _mm256_cvtepi8_epi16(ld128_i8(arr(&x.qs, 0))),
+                _mm256_cvtepi8_epi16(ld128_i8(arr(&x.qs, 16))),
+            )
+        },
+        |(x0, x1), y| {
+            // Every i32 lane is a sum of two products of magnitude ≤ 2^14: exact.
+            let y0 = _mm256_cvtepi8_epi16(ld128_i8(arr(&y.qs, 0)));
+            let y1 = _mm256_cvtepi8_epi16(ld128_i8(arr(&y.qs, 16)));
+            _mm256_add_epi32(_mm256_madd_epi16(x0, y0), _mm256_madd_epi16(x1, y1))
+        },
     )
 }
 
-/// Q4_0 · Q8_0: `Σ (q − 8)·y = Σ q·y − Σ 8·y` with `q ∈ [0, 15]` unsigned.
+/// Q4_0 · Q8_0 on `N` activation rows: `Σ (q − 8)·y = Σ q·y − Σ 8·y` with `q ∈ [0, 15]` unsigned.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_q4_0_q8_0(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
-    assert_eq!(w.len(), a.len(), "dot_q4_0_q8_0: rows differ in length");
+fn q4_0_n<const N: usize>(w: &[BlockQ4_0], a: [&[BlockQ8_0]; N]) -> [f32; N] {
     let eight = _mm256_set1_epi8(8);
-    dot32::<_, _, false>(
+    dot32_n::<_, _, _, N, false>(
         w,
         a,
-        |x, y| head_products(x, y),
-        |x, y| {
-            let q = nibbles32(&x.qs);
+        |x| head(x),
+        |x| head(x),
+        |x| nibbles32(&x.qs),
+        |q, y| {
             let yv = ld256_i8(&y.qs);
             // Pair sums: q·y ∈ ±2·15·128 = ±3840 and 8·y ∈ ±2048, no saturation; their difference
             // (q − 8)·y ∈ ±2·8·128 fits i16, so the wrapping subtraction is exact.
@@ -227,19 +261,19 @@ pub(super) fn dot_q4_0_q8_0(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
     )
 }
 
-/// Q4_1 · Q8_1: `d_w·d_a·Σ q·y + m_w·s_a` with `q ∈ [0, 15]` unsigned and the activation's stored
-/// `s`.
+/// Q4_1 · Q8_1 on `N` activation rows: `d_w·d_a·Σ q·y + m_w·s_a` with `q ∈ [0, 15]` unsigned and
+/// the activation's stored `s`.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_q4_1_q8_1(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 {
-    assert_eq!(w.len(), a.len(), "dot_q4_1_q8_1: rows differ in length");
-    dot32::<_, _, true>(
+fn q4_1_n<const N: usize>(w: &[BlockQ4_1], a: [&[BlockQ8_1]; N]) -> [f32; N] {
+    dot32_n::<_, _, _, N, true>(
         w,
         a,
-        |x, y| head_products(x, y),
-        |x, y| {
-            // Pair sums q·y ∈ ±2·15·128: no saturation.
-            pairs_to_i32(_mm256_maddubs_epi16(nibbles32(&x.qs), ld256_i8(&y.qs)))
-        },
+        |x| head(x),
+        |x| head(x),
+        |x| nibbles32(&x.qs),
+        // Pair sums q·y ∈ ±2·15·128: no saturation.
+        |q, y| pairs_to_i32(_mm256_maddubs_epi16(q, ld256_i8(&y.qs))),
     )
 }
 
@@ -251,17 +285,18 @@ fn q5_quants(qs: &[u8; 16], qh: &[u8; 4]) -> __m256i {
     _mm256_or_si256(nibbles32(qs), _mm256_and_si256(hb, _mm256_set1_epi8(0x10)))
 }
 
-/// Q5_0 · Q8_0: `Σ (q − 16)·y = Σ q·y − Σ 16·y`, `q ∈ [0, 31]`.
+/// Q5_0 · Q8_0 on `N` activation rows: `Σ (q − 16)·y = Σ q·y − Σ 16·y`, `q ∈ [0, 31]`.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_q5_0_q8_0(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
-    assert_eq!(w.len(), a.len(), "dot_q5_0_q8_0: rows differ in length");
+fn q5_0_n<const N: usize>(w: &[BlockQ5_0], a: [&[BlockQ8_0]; N]) -> [f32; N] {
     let sixteen = _mm256_set1_epi8(16);
-    dot32::<_, _, false>(
+    dot32_n::<_, _, _, N, false>(
         w,
         a,
-        |x, y| head_products(x, y),
-        |x, y| {
-            let q = q5_quants(&x.qs, &x.qh);
+        |x| head(x),
+        |x| head(x),
+        |x| q5_quants(&x.qs, &x.qh),
+        |q, y| {
             let yv = ld256_i8(&y.qs);
             // Pair sums: q·y ∈ ±2·31·128 = ±7936, 16·y ∈ ±4096; (q − 16)·y ∈ ±2·16·128 fits i16,
             // so the wrapping subtraction is exact.
@@ -274,39 +309,38 @@ pub(super) fn dot_q5_0_q8_0(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
     )
 }
 
-/// Q5_1 · Q8_1: `d_w·d_a·Σ q·y + m_w·s_a`, `q ∈ [0, 31]`.
+/// Q5_1 · Q8_1 on `N` activation rows: `d_w·d_a·Σ q·y + m_w·s_a`, `q ∈ [0, 31]`.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_q5_1_q8_1(w: &[BlockQ5_1], a: &[BlockQ8_1]) -> f32 {
-    assert_eq!(w.len(), a.len(), "dot_q5_1_q8_1: rows differ in length");
-    dot32::<_, _, true>(
+fn q5_1_n<const N: usize>(w: &[BlockQ5_1], a: [&[BlockQ8_1]; N]) -> [f32; N] {
+    dot32_n::<_, _, _, N, true>(
         w,
         a,
-        |x, y| head_products(x, y),
-        |x, y| {
-            // Pair sums q·y ∈ ±2·31·128: no saturation.
-            let q = q5_quants(&x.qs, &x.qh);
-            pairs_to_i32(_mm256_maddubs_epi16(q, ld256_i8(&y.qs)))
-        },
+        |x| head(x),
+        |x| head(x),
+        |x| q5_quants(&x.qs, &x.qh),
+        // Pair sums q·y ∈ ±2·31·128: no saturation.
+        |q, y| pairs_to_i32(_mm256_maddubs_epi16(q, ld256_i8(&y.qs))),
     )
 }
 
-/// IQ4_NL · Q8_0: table values in [−127, 113] (never −128), so `mul_pairs_small_x` is exact.
+/// IQ4_NL · Q8_0 on `N` activation rows: table values in [−127, 113] (never −128), so
+/// `mul_pairs_small_x` is exact.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_iq4nl_q8_0(w: &[BlockIq4Nl], a: &[BlockQ8_0]) -> f32 {
-    assert_eq!(w.len(), a.len(), "dot_iq4nl_q8_0: rows differ in length");
+fn iq4nl_n<const N: usize>(w: &[BlockIq4Nl], a: [&[BlockQ8_0]; N]) -> [f32; N] {
     let table = table16(&KVALUES_IQ4NL);
-    dot32::<_, _, false>(
+    dot32_n::<_, _, _, N, false>(
         w,
         a,
-        |x, y| head_products(x, y),
-        |x, y| {
-            let xv = _mm256_shuffle_epi8(table, nibbles32(&x.qs));
-            pairs_to_i32(mul_pairs_small_x(xv, ld256_i8(&y.qs)))
-        },
+        |x| head(x),
+        |x| head(x),
+        |x| _mm256_shuffle_epi8(table, nibbles32(&x.qs)),
+        |xv, y| pairs_to_i32(mul_pairs_small_x(xv, ld256_i8(&y.qs))),
     )
 }
 
-/// [`e8m0_to_f32_half`] for every byte (a load instead of a GPR→vector move).
+/// ggml's `GGML_E8M0_TO_FP32_HALF` for every exponent byte.
 static E8M0_HALF: [f32; 256] = {
     let mut t = [0.0f32; 256];
     let mut i = 0;
@@ -322,19 +356,44 @@ static E8M0_HALF: [f32; 256] = {
     t
 };
 
-/// MXFP4 · Q8_0: doubled E2M1 values in [−12, 12], `mul_pairs_small_x` is exact.
+/// MXFP4 · Q8_0 on `N` activation rows: doubled E2M1 values in [−12, 12], `mul_pairs_small_x`
+/// is exact.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_mxfp4_q8_0(w: &[BlockMxfp4], a: &[BlockQ8_0]) -> f32 {
-    assert_eq!(w.len(), a.len(), "dot_mxfp4_q8_0: rows differ in length");
+fn mxfp4_n<const N: usize>(w: &[BlockMxfp4], a: [&[BlockQ8_0]; N]) -> [f32; N] {
     let table = table16(&KVALUES_FP4);
-    let scales = |x: &BlockMxfp4, y: &BlockQ8_0| {
-        let yb: &[u8] = bytemuck::bytes_of(y);
-        _mm_mul_ss(f16x4(arr(yb, 0)), _mm_set_ss(E8M0_HALF[usize::from(x.e)]))
-    };
-    dot32::<_, _, false>(w, a, scales, |x, y| {
-        let xv = _mm256_shuffle_epi8(table, nibbles32(&x.qs));
-        pairs_to_i32(mul_pairs_small_x(xv, ld256_i8(&y.qs)))
-    })
+    dot32_n::<_, _, _, N, false>(
+        w,
+        a,
+        |x| _mm_set_ss(E8M0_HALF[usize::from(x.e)]),
+        |x| head(x),
+        |x| _mm256_shuffle_epi8(table, nibbles32(&x.qs)),
+        |xv, y| pairs_to_i32(mul_pairs_small_x(xv, ld256_i8(&y.qs))),
+    )
+}
+
+/// One-row and four-row entry points of the 32-value formats.
+macro_rules! dot32_entries {
+    ($($one:ident, $four:ident, $n:ident, $w:ty, $a:ty;)*) => {$(
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub(super) fn $one(w: &[$w], a: &[$a]) -> f32 {
+            $n::<1>(w, [a])[0]
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub(super) fn $four(w: &[$w], a: [&[$a]; 4]) -> [f32; 4] {
+            $n::<4>(w, a)
+        }
+    )*};
+}
+dot32_entries! {
+    dot_q8_0_q8_0, dot4_q8_0_q8_0, q8_0_n, BlockQ8_0, BlockQ8_0;
+    dot_q4_0_q8_0, dot4_q4_0_q8_0, q4_0_n, BlockQ4_0, BlockQ8_0;
+    dot_q4_1_q8_1, dot4_q4_1_q8_1, q4_1_n, BlockQ4_1, BlockQ8_1;
+    dot_q5_0_q8_0, dot4_q5_0_q8_0, q5_0_n, BlockQ5_0, BlockQ8_0;
+    dot_q5_1_q8_1, dot4_q5_1_q8_1, q5_1_n, BlockQ5_1, BlockQ8_1;
+    dot_iq4nl_q8_0, dot4_iq4nl_q8_0, iq4nl_n, BlockIq4Nl, BlockQ8_0;
+    dot_mxfp4_q8_0, dot4_mxfp4_q8_0, mxfp4_n, BlockMxfp4, BlockQ8_0;
 }
 
 /// NVFP4 · Q8_0: one NVFP4 block (4 sub-blocks of 16) against two Q8_0 blocks. Each 32-byte
