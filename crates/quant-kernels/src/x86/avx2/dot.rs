@@ -634,7 +634,6 @@ pub(super) fn dot_q6k_q8k(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
     let masks = ScaleMasks::new();
     let m4 = _mm256_set1_epi8(0x0F);
     let m30 = _mm256_set1_epi8(0x30);
-    let m32 = _mm256_set1_epi8(32);
     let mut acc = _mm256_setzero_ps();
     for (x, y) in w.iter().zip(a) {
         let sc_bytes: &[u8; 16] = bytemuck::cast_ref(&x.scales);
@@ -671,11 +670,9 @@ pub(super) fn dot_q6k_q8k(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
             ];
             for (t, qv) in q.iter().enumerate() {
                 let yv = ld256_i8(arr(&y.qs, 128 * n + 32 * t));
-                // Pair sums: q·y ∈ ±2·63·128 = ±16128, 32·y ∈ ±8192; (q − 32)·y ∈ ±2·32·128
-                // fits i16, so the wrapping subtraction is exact. Per super-block
-                // |Σ sc·(q − 32)·y| ≤ 256·128·32·128 = 2^27.
-                let p =
-                    _mm256_sub_epi16(_mm256_maddubs_epi16(*qv, yv), _mm256_maddubs_epi16(m32, yv));
+                // Pair sums q·y ∈ ±2·63·128 = ±16128: no saturation. Per super-block
+                // |Σ sc·q·y| ≤ 256·128·63·128 < 2^29.
+                let p = _mm256_maddubs_epi16(*qv, yv);
                 let s = _mm256_shuffle_epi8(*sv, masks.pair[t]);
                 if t % 2 == 0 {
                     isum0 = _mm256_add_epi32(isum0, _mm256_madd_epi16(p, s));
@@ -684,7 +681,11 @@ pub(super) fn dot_q6k_q8k(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
                 }
             }
         }
-        acc = fma_splat(acc, f16_splat(x.d), y.d, _mm256_add_epi32(isum0, isum1));
+        // Σ sc·(q − 32)·y = Σ sc·q·y − 32·Σ_j sc_j·bsum_j (q8_K's bsums, as ggml): the pairwise
+        // products are ≤ 2·128·32767 < 2^24, times 32 < 2^29.
+        let offs = _mm256_slli_epi32::<5>(_mm256_madd_epi16(ld256_i16(&y.bsums), scales));
+        let isum = _mm256_sub_epi32(_mm256_add_epi32(isum0, isum1), offs);
+        acc = fma_splat(acc, f16_splat(x.d), y.d, isum);
     }
     hsum_ps(acc)
 }
