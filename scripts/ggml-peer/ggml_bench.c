@@ -9,6 +9,9 @@
 //   vec_dot per row, rows split over 1 and 2 threads (pthreads), like ggml_compute_forward_mul_mat
 //   for one token without the repacked (extra buffer type) kernels.
 //
+// Options: --quick (short timings, 64 MiB), --kernels-only, --matvec-only; QUANT_BENCH_FORMATS
+// (comma-separated) selects formats.
+//
 // Timing is the same as quant_kernels::bench::time_ns: batches calibrated to budget/11, the
 // median of 11 batches.
 //
@@ -164,10 +167,15 @@ int main(int argc, char **argv) {
     const char *formats = getenv("QUANT_BENCH_FORMATS");
     const char *mv_formats = "q4_0,q4_K,q8_0";
     size_t stream_bytes = (size_t)256 << 20;
+    int kernels = 1, matvecs = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) {
             budget_ms = 3;
             stream_bytes = (size_t)64 << 20;
+        } else if (!strcmp(argv[i], "--kernels-only")) {
+            matvecs = 0;
+        } else if (!strcmp(argv[i], "--matvec-only")) {
+            kernels = 0;
         }
     }
     double budget = budget_ms * 1e6;
@@ -181,7 +189,7 @@ int main(int argc, char **argv) {
 
     for (size_t k = 0; k < sizeof TYPES / sizeof TYPES[0]; k++) {
         enum ggml_type t = TYPES[k].type;
-        if (!selected(formats, TYPES[k].name)) continue;
+        if (!kernels || !selected(formats, TYPES[k].name)) continue;
         const struct ggml_type_traits *tr = ggml_get_type_traits(t);
         const struct ggml_type_traits_cpu *cpu = ggml_get_type_traits_cpu(t);
         size_t wbytes = ggml_row_size(t, ROW_LEN);
@@ -226,7 +234,8 @@ int main(int argc, char **argv) {
     float *mv_src = aligned_alloc(64, MV_COLS * sizeof(float));
     for (size_t k = 0; k < sizeof TYPES / sizeof TYPES[0]; k++) {
         enum ggml_type t = TYPES[k].type;
-        if (!selected(mv_formats, TYPES[k].name) || !selected(formats, TYPES[k].name)) continue;
+        if (!matvecs || !selected(mv_formats, TYPES[k].name) || !selected(formats, TYPES[k].name))
+            continue;
         const struct ggml_type_traits_cpu *cpu = ggml_get_type_traits_cpu(t);
         size_t row_bytes = ggml_row_size(t, MV_COLS);
         size_t per_matrix = row_bytes * MV_ROWS;

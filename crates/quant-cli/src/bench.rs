@@ -41,6 +41,8 @@ pub struct Options {
     pub formats: Vec<Format>,
     /// Short timings and a smaller out-of-cache buffer (64 MiB): a few seconds in all.
     pub quick: bool,
+    /// The in-cache kernels only (no streaming read, no matrix × vector).
+    pub kernels_only: bool,
 }
 
 impl Options {
@@ -154,8 +156,8 @@ pub struct BenchReport {
     pub budget_ms: f64,
     /// In-cache kernel timings, one per format × backend.
     pub kernels: Vec<KernelTiming>,
-    /// Streaming-read bandwidth.
-    pub stream: StreamTiming,
+    /// Streaming-read bandwidth (`None` with [`Options::kernels_only`]).
+    pub stream: Option<StreamTiming>,
     /// Out-of-cache matrix × vector timings.
     pub matvec: Vec<MatvecTiming>,
 }
@@ -451,19 +453,24 @@ pub fn run(opts: &Options, mut progress: impl FnMut(&str)) -> Result<BenchReport
         kernel_timings.extend(kernels(&backends, &[f], budget)?);
     }
     let threads = rayon::current_num_threads().max(1);
-    progress("streaming read");
-    let stream = stream(opts.stream_bytes(), threads, opts.passes())?;
     let mut mv = Vec::new();
-    for f in matvec_formats(&formats) {
-        progress(&format!("matvec {f}"));
-        mv.extend(matvec(
-            backends[0],
-            f,
-            opts.stream_bytes(),
-            &stream,
-            opts.passes(),
-        )?);
-    }
+    let stream = if opts.kernels_only {
+        None
+    } else {
+        progress("streaming read");
+        let stream = stream(opts.stream_bytes(), threads, opts.passes())?;
+        for f in matvec_formats(&formats) {
+            progress(&format!("matvec {f}"));
+            mv.extend(matvec(
+                backends[0],
+                f,
+                opts.stream_bytes(),
+                &stream,
+                opts.passes(),
+            )?);
+        }
+        Some(stream)
+    };
     Ok(BenchReport {
         cpu: cpu_name(),
         threads,
@@ -619,15 +626,16 @@ pub fn print(out: &mut dyn Write, r: &BenchReport) -> io::Result<()> {
         }
     }
     writeln!(out)?;
-    let s = &r.stream;
-    writeln!(
-        out,
-        "memory: streaming read of {} MiB (sum of u64): {:.1} GB/s on 1 thread, {:.1} GB/s on {} threads",
-        s.bytes >> 20,
-        s.gb_per_s_1_thread,
-        s.gb_per_s_all_threads,
-        s.threads
-    )?;
+    if let Some(s) = &r.stream {
+        writeln!(
+            out,
+            "memory: streaming read of {} MiB (sum of u64): {:.1} GB/s on 1 thread, {:.1} GB/s on {} threads",
+            s.bytes >> 20,
+            s.gb_per_s_1_thread,
+            s.gb_per_s_all_threads,
+            s.threads
+        )?;
+    }
     if let Some(m) = r.matvec.first() {
         writeln!(
             out,

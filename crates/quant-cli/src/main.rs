@@ -91,6 +91,9 @@ enum Command {
         /// Short timings and a 64 MiB out-of-cache buffer (a few seconds).
         #[arg(long)]
         quick: bool,
+        /// The in-cache kernels only (no streaming read, no matrix × vector).
+        #[arg(long)]
+        kernels_only: bool,
         /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
@@ -318,12 +321,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             backends,
             formats,
             quick,
+            kernels_only,
             json,
         } => {
             let opts = quant_cli::bench::Options {
                 backends,
                 formats,
                 quick,
+                kernels_only,
             };
             use std::io::IsTerminal;
             let tty = std::io::stderr().is_terminal();

@@ -471,12 +471,12 @@ fn bench_marks_the_fastest_backend_and_rejects_unknown_ones() {
                 quantize_values_per_ns: None,
             })
             .collect(),
-        stream: quant_cli::bench::StreamTiming {
+        stream: Some(quant_cli::bench::StreamTiming {
             bytes: 1 << 20,
             threads: 2,
             gb_per_s_1_thread: 10.0,
             gb_per_s_all_threads: 15.0,
-        },
+        }),
         matvec: vec![],
     };
     let mut out = Vec::new();

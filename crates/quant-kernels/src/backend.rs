@@ -116,6 +116,22 @@ pub trait Backend: Send + Sync + 'static {
         a.map(|a| self.dot_mxfp4_q8_0(w, a))
     }
 
+    /// Four-row [`dot_q4k_q8k`](Backend::dot_q4k_q8k) (see [`dot4_q4_0_q8_0`](Backend::dot4_q4_0_q8_0)).
+    ///
+    /// # Panics
+    /// If a row holds a different number of values than `w`.
+    fn dot4_q4k_q8k(&self, w: &[BlockQ4K], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
+        a.map(|a| self.dot_q4k_q8k(w, a))
+    }
+
+    /// Four-row [`dot_q6k_q8k`](Backend::dot_q6k_q8k) (see [`dot4_q4_0_q8_0`](Backend::dot4_q4_0_q8_0)).
+    ///
+    /// # Panics
+    /// If a row holds a different number of values than `w`.
+    fn dot4_q6k_q8k(&self, w: &[BlockQ6K], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
+        a.map(|a| self.dot_q6k_q8k(w, a))
+    }
+
     /// Dot product of a `BlockQ4_0` weight row with a `BlockQ8_0` activation row.
     ///
     /// # Panics

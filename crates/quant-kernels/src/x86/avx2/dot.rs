@@ -372,7 +372,7 @@ fn mxfp4_n<const N: usize>(w: &[BlockMxfp4], a: [&[BlockQ8_0]; N]) -> [f32; N] {
     )
 }
 
-/// One-row and four-row entry points of the 32-value formats.
+/// One-row and four-row entry points.
 macro_rules! dot32_entries {
     ($($one:ident, $four:ident, $n:ident, $w:ty, $a:ty;)*) => {$(
         #[target_feature(enable = "avx2,fma,f16c")]
@@ -394,6 +394,8 @@ dot32_entries! {
     dot_q5_1_q8_1, dot4_q5_1_q8_1, q5_1_n, BlockQ5_1, BlockQ8_1;
     dot_iq4nl_q8_0, dot4_iq4nl_q8_0, iq4nl_n, BlockIq4Nl, BlockQ8_0;
     dot_mxfp4_q8_0, dot4_mxfp4_q8_0, mxfp4_n, BlockMxfp4, BlockQ8_0;
+    dot_q4k_q8k, dot4_q4k_q8k, q4k_n, BlockQ4K, BlockQ8K;
+    dot_q6k_q8k, dot4_q6k_q8k, q6k_n, BlockQ6K, BlockQ8K;
 }
 
 /// NVFP4 · Q8_0: one NVFP4 block (4 sub-blocks of 16) against two Q8_0 blocks. Each 32-byte
@@ -558,35 +560,55 @@ fn k4_scales_mins(scales: &[u8; 12], bsums: &[i16; 16]) -> (__m256i, __m256i) {
 }
 
 /// Q4_K · Q8_K: `d·Σ sc·Σ q·y − dmin·Σ m·bsum`, `q ∈ [0, 15]`, `sc, m ∈ [0, 63]`.
+/// Q4_K · Q8_K on `N` activation rows; row `i` performs exactly the one-row operations (the
+/// integer lanes are exact sums, the float steps are the same), so the results are equal bit for
+/// bit, and each weight block's nibbles and scales are unpacked once for the `N` rows.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_q4k_q8k(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
-    assert_eq!(w.len(), a.len(), "dot_q4k_q8k: rows differ in length");
+fn q4k_n<const N: usize>(w: &[BlockQ4K], a: [&[BlockQ8K]; N]) -> [f32; N] {
+    for r in &a {
+        assert_eq!(w.len(), r.len(), "dot_q4k_q8k: rows differ in length");
+    }
     let masks = ScaleMasks::new();
     let m4 = _mm256_set1_epi8(0x0F);
-    let mut acc = _mm256_setzero_ps();
-    let mut accm = _mm256_setzero_ps();
-    for (x, y) in w.iter().zip(a) {
-        let (sc, summs) = k4_scales_mins(&x.scales, &y.bsums);
-        let mut isum0 = _mm256_setzero_si256();
-        let mut isum1 = _mm256_setzero_si256();
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut accm = [_mm256_setzero_ps(); N];
+    for (k, x) in w.iter().enumerate() {
+        let sm = words_to_bytes(unpack_k4_scales(&x.scales));
+        let v = ld128(&sm);
+        // Mins duplicated per pair of 16-value sums: [m0, m0, m1, m1, …].
+        let dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+        let mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(v, dup));
+        let sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(v));
+        let mut isum0 = [_mm256_setzero_si256(); N];
+        let mut isum1 = [_mm256_setzero_si256(); N];
         for j in 0..4 {
             let q = ld256(arr(&x.qs, 32 * j));
             let lo = _mm256_and_si256(q, m4);
             let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
-            // Pair sums q·y ∈ ±2·15·128: no saturation. Per super-block |Σ sc·q·y| ≤
-            // 256·63·15·128 < 2^31.
-            let p0 = _mm256_maddubs_epi16(lo, ld256_i8(arr(&y.qs, 64 * j)));
-            let p1 = _mm256_maddubs_epi16(hi, ld256_i8(arr(&y.qs, 64 * j + 32)));
             let s0 = _mm256_shuffle_epi8(sc, masks.splat[2 * j]);
             let s1 = _mm256_shuffle_epi8(sc, masks.splat[2 * j + 1]);
-            isum0 = _mm256_add_epi32(isum0, _mm256_madd_epi16(p0, s0));
-            isum1 = _mm256_add_epi32(isum1, _mm256_madd_epi16(p1, s1));
+            for i in 0..N {
+                let y = &a[i][k];
+                // Pair sums q·y ∈ ±2·15·128: no saturation. Per super-block |Σ sc·q·y| ≤
+                // 256·63·15·128 < 2^31.
+                let p0 = _mm256_maddubs_epi16(lo, ld256_i8(arr(&y.qs, 64 * j)));
+                let p1 = _mm256_maddubs_epi16(hi, ld256_i8(arr(&y.qs, 64 * j + 32)));
+                isum0[i] = _mm256_add_epi32(isum0[i], _mm256_madd_epi16(p0, s0));
+                isum1[i] = _mm256_add_epi32(isum1[i], _mm256_madd_epi16(p1, s1));
+            }
         }
-        let yd = y.d;
-        acc = fma_splat(acc, f16_splat(x.d), yd, _mm256_add_epi32(isum0, isum1));
-        accm = fma_splat(accm, f16_splat(x.dmin), yd, summs);
+        let (d, dmin) = (f16_splat(x.d), f16_splat(x.dmin));
+        for i in 0..N {
+            let y = &a[i][k];
+            // i16×i16 products summed in pairs to i32: exact for any bsums (|m| ≤ 63).
+            let summs = _mm256_madd_epi16(mins, ld256_i16(&y.bsums));
+            let isum = _mm256_add_epi32(isum0[i], isum1[i]);
+            acc[i] = fma_splat(acc[i], d, y.d, isum);
+            accm[i] = fma_splat(accm[i], dmin, y.d, summs);
+        }
     }
-    hsum_ps(acc) - hsum_ps(accm)
+    core::array::from_fn(|i| hsum_ps(acc[i]) - hsum_ps(accm[i]))
 }
 
 /// Q5_K · Q8_K: as Q4_K with a fifth bit, `q ∈ [0, 31]`.
@@ -628,22 +650,27 @@ pub(super) fn dot_q5k_q8k(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
 }
 
 /// Q6_K · Q8_K: `d·Σ sc·Σ (q − 32)·y`, `q ∈ [0, 63]`, `sc` any i8.
+/// Q6_K · Q8_K on `N` activation rows (bit-identical per row to the one-row call; the 6-bit
+/// quants and scales of each weight block are unpacked once for the `N` rows).
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_q6k_q8k(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
-    assert_eq!(w.len(), a.len(), "dot_q6k_q8k: rows differ in length");
+fn q6k_n<const N: usize>(w: &[BlockQ6K], a: [&[BlockQ8K]; N]) -> [f32; N] {
+    for r in &a {
+        assert_eq!(w.len(), r.len(), "dot_q6k_q8k: rows differ in length");
+    }
     let masks = ScaleMasks::new();
     let m4 = _mm256_set1_epi8(0x0F);
     let m30 = _mm256_set1_epi8(0x30);
-    let mut acc = _mm256_setzero_ps();
-    for (x, y) in w.iter().zip(a) {
+    let mut acc = [_mm256_setzero_ps(); N];
+    for (k, x) in w.iter().enumerate() {
         let sc_bytes: &[u8; 16] = bytemuck::cast_ref(&x.scales);
         let scales = _mm256_cvtepi8_epi16(ld128(sc_bytes));
         let halves = [
             _mm256_permute2x128_si256::<0x00>(scales, scales),
             _mm256_permute2x128_si256::<0x11>(scales, scales),
         ];
-        let mut isum0 = _mm256_setzero_si256();
-        let mut isum1 = _mm256_setzero_si256();
+        let mut isum0 = [_mm256_setzero_si256(); N];
+        let mut isum1 = [_mm256_setzero_si256(); N];
         for (n, sv) in halves.iter().enumerate() {
             let ql0 = ld256(arr(&x.ql, 64 * n));
             let ql1 = ld256(arr(&x.ql, 64 * n + 32));
@@ -668,26 +695,33 @@ pub(super) fn dot_q6k_q8k(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
                     _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m30),
                 ),
             ];
-            for (t, qv) in q.iter().enumerate() {
-                let yv = ld256_i8(arr(&y.qs, 128 * n + 32 * t));
-                // Pair sums q·y ∈ ±2·63·128 = ±16128: no saturation. Per super-block
-                // |Σ sc·q·y| ≤ 256·128·63·128 < 2^29.
-                let p = _mm256_maddubs_epi16(*qv, yv);
-                let s = _mm256_shuffle_epi8(*sv, masks.pair[t]);
-                if t % 2 == 0 {
-                    isum0 = _mm256_add_epi32(isum0, _mm256_madd_epi16(p, s));
-                } else {
-                    isum1 = _mm256_add_epi32(isum1, _mm256_madd_epi16(p, s));
+            let s: [__m256i; 4] = core::array::from_fn(|t| _mm256_shuffle_epi8(*sv, masks.pair[t]));
+            for i in 0..N {
+                let y = &a[i][k];
+                for t in 0..4 {
+                    let yv = ld256_i8(arr(&y.qs, 128 * n + 32 * t));
+                    // Pair sums q·y ∈ ±2·63·128 = ±16128: no saturation. Per super-block
+                    // |Σ sc·q·y| ≤ 256·128·63·128 < 2^29.
+                    let p = _mm256_maddubs_epi16(q[t], yv);
+                    if t % 2 == 0 {
+                        isum0[i] = _mm256_add_epi32(isum0[i], _mm256_madd_epi16(p, s[t]));
+                    } else {
+                        isum1[i] = _mm256_add_epi32(isum1[i], _mm256_madd_epi16(p, s[t]));
+                    }
                 }
             }
         }
-        // Σ sc·(q − 32)·y = Σ sc·q·y − 32·Σ_j sc_j·bsum_j (q8_K's bsums, as ggml): the pairwise
-        // products are ≤ 2·128·32767 < 2^24, times 32 < 2^29.
-        let offs = _mm256_slli_epi32::<5>(_mm256_madd_epi16(ld256_i16(&y.bsums), scales));
-        let isum = _mm256_sub_epi32(_mm256_add_epi32(isum0, isum1), offs);
-        acc = fma_splat(acc, f16_splat(x.d), y.d, isum);
+        let d = f16_splat(x.d);
+        for i in 0..N {
+            let y = &a[i][k];
+            // Σ sc·(q − 32)·y = Σ sc·q·y − 32·Σ_j sc_j·bsum_j (q8_K's bsums, as ggml): the
+            // pairwise products are ≤ 2·128·32767 < 2^24, times 32 < 2^29.
+            let offs = _mm256_slli_epi32::<5>(_mm256_madd_epi16(ld256_i16(&y.bsums), scales));
+            let isum = _mm256_sub_epi32(_mm256_add_epi32(isum0[i], isum1[i]), offs);
+            acc[i] = fma_splat(acc[i], d, y.d, isum);
+        }
     }
-    hsum_ps(acc)
+    core::array::from_fn(|i| hsum_ps(acc[i]))
 }
 
 /// IQ4_XS · Q8_K: table values in [−127, 113] (`mul_pairs_small_x` exact), 6-bit scales − 32.
