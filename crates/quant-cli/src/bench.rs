@@ -8,13 +8,15 @@
 //! the streaming bandwidth with the same thread count.
 //!
 //! Timing: [`quant_kernels::bench::time_ns`] (batches calibrated to about `budget / 11`, the
-//! median of 11 batches), so each kernel measurement takes about `budget` of wall time.
+//! median of 11 batches), so each kernel measurement takes about `budget` of wall time. Buffers
+//! start on cache lines; a dot product is the median over [`PLACEMENTS`] relative placements of
+//! its two rows ([`DotCase::with_placement`]).
 
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use quant_core::Format;
-use quant_kernels::bench::{DequantCase, DotCase, QuantizeCase, test_values, time_ns};
+use quant_kernels::bench::{DequantCase, DotCase, PLACEMENTS, QuantizeCase, test_values, time_ns};
 use quant_kernels::{Backend, QuantMatrix, Scratch};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -227,7 +229,11 @@ pub fn kernels(
     let mut out = Vec::new();
     for &format in formats {
         let dot = match format.vec_dot_partner() {
-            Some(_) => Some(DotCase::new(format, ROW_LEN)?),
+            Some(_) => Some(
+                (0..PLACEMENTS)
+                    .map(|k| DotCase::with_placement(format, ROW_LEN, k))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
             None => None,
         };
         let deq = match format {
@@ -240,10 +246,19 @@ pub fn kernels(
             None
         };
         for &b in backends {
-            let dot_ns = dot.as_ref().map(|c| {
-                time_ns(budget, || {
-                    std::hint::black_box(c.run(std::hint::black_box(b)));
-                })
+            // The median over the relative placements of the two rows (see
+            // `DotCase::with_placement`), each timed for a quarter of the budget.
+            let dot_ns = dot.as_ref().map(|cases| {
+                let mut t: Vec<f64> = cases
+                    .iter()
+                    .map(|c| {
+                        time_ns(budget / PLACEMENTS as u32, || {
+                            std::hint::black_box(c.run(std::hint::black_box(b)));
+                        })
+                    })
+                    .collect();
+                t.sort_by(f64::total_cmp);
+                (t[(t.len() - 1) / 2] + t[t.len() / 2]) / 2.0
             });
             let deq_ns = deq.as_ref().map(|c| {
                 time_ns(budget, || {

@@ -98,28 +98,60 @@ impl Aligned {
     }
 }
 
+/// Relative placements of the two rows of a [`DotCase`] (see [`DotCase::with_placement`]).
+pub const PLACEMENTS: usize = 4;
+
 impl DotCase {
-    /// Inputs of `n` values for `format`.
+    /// Inputs of `n` values for `format` (placement 0 of [`DotCase::with_placement`]).
     ///
     /// # Errors
     /// [`crate::Error::NoDot`] for `q8_1`, [`quant_core::Error::RaggedLength`] (wrapped) if `n` is
     /// not a multiple of the block lengths.
     pub fn new(format: Format, n: usize) -> Result<Self> {
-        fn typed<W: WeightFormat>(format: Format, n: usize) -> Result<DotCase> {
+        Self::with_placement(format, n, 0)
+    }
+
+    /// Inputs of `n` values for `format`, both rows in one 64-byte aligned buffer: the weight row
+    /// at offset 0, the activation row at `round_up(weight bytes, 64) + 64 + 1024·placement`.
+    ///
+    /// In-cache timings on AMD Zen depend on where the two rows sit relative to each other (the
+    /// L1 way predictor hashes linear addresses: the same kernel can run 1.5× slower for some
+    /// distances), for ggml's kernels as for ours. Timing every placement in
+    /// `0..`[`PLACEMENTS`] and taking the median, identically on both sides
+    /// (`scripts/ggml-peer/ggml_bench.c` uses the same layout), compares kernels rather than
+    /// allocator luck.
+    ///
+    /// # Errors
+    /// As [`DotCase::new`].
+    pub fn with_placement(format: Format, n: usize, placement: usize) -> Result<Self> {
+        fn typed<W: WeightFormat>(format: Format, n: usize, placement: usize) -> Result<DotCase> {
             let w: Vec<W> = quant_core::quantize_row_to_vec(&test_values(n, 1, 0.05), None)?;
             let x = test_values(n, 2, 1.0);
             quant_core::validate_row(&x, None, <W::Activation as BlockFormat>::BLOCK_LEN)?;
             let mut a =
                 vec![<W::Activation as bytemuck::Zeroable>::zeroed(); n / W::Activation::BLOCK_LEN];
             W::Activation::quantize_activations(&Scalar, &x, &mut a);
-            let (w, a) = (Aligned::new(&w), Aligned::new(&a));
+            let (wb, ab): (&[u8], &[u8]) = (bytemuck::cast_slice(&w), bytemuck::cast_slice(&a));
+            let a_off = wb.len().next_multiple_of(64) + 64 + 1024 * placement;
+            let mut both = vec![0u8; a_off + ab.len()];
+            both[..wb.len()].copy_from_slice(wb);
+            both[a_off..].copy_from_slice(ab);
+            let both = Aligned::new(&both);
+            let (w_len, a_len) = (wb.len(), ab.len());
             Ok(DotCase {
                 format,
                 n,
-                kernel: Box::new(move |b| W::dot(b, w.get(), a.get())),
+                kernel: Box::new(move |b| {
+                    let bytes = both.get::<u8>();
+                    W::dot(
+                        b,
+                        bytemuck::cast_slice(&bytes[..w_len]),
+                        bytemuck::cast_slice(&bytes[a_off..a_off + a_len]),
+                    )
+                }),
             })
         }
-        crate::with_weight_type!(format, W => typed::<W>(format, n),
+        crate::with_weight_type!(format, W => typed::<W>(format, n, placement),
             else => Err(crate::Error::NoDot { format }))
     }
 
