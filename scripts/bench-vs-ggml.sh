@@ -9,10 +9,12 @@
 # calibrated batches in cache; median of 5 passes out of cache):
 #
 # 1. in-cache kernels (dot ns per 4096-value row, activation quantization and dequantization in
-#    values/ns): for every format, `ggml_bench` and `quant bench --kernels-only` alternate (the
-#    order flips every round), `rounds` rounds (default 5). Each side's figure is its **best
-#    round**: this shared machine changes speed by up to 1.4x for seconds at a time, and the best
-#    of several interleaved rounds is the estimate least biased by which side ran in a slow phase.
+#    values/ns): for every format, `ggml_bench` and `quant bench --kernels-only` run back to back
+#    (the order flips every round), `rounds` rounds (default 5). Dot products are timed at 4
+#    relative placements of the two rows, median (both sides identically). Reported: each side's
+#    median over rounds, and the median and range of the per-round ratios ggml/quant (each
+#    ratio compares two measurements taken about a second apart: this shared machine changes
+#    speed by up to 1.5x for seconds at a time, so the per-round ratio is the robust figure).
 # 2. out of cache: the streaming-read bandwidth and a 4096k x 14336 matrix x vector on 1 and 2
 #    threads (quant's QuantMatrix::matvec; ggml's vec_dot row loop on pthreads), alternating full
 #    runs, `rounds` rounds; medians.
@@ -74,28 +76,35 @@ for r in range(1, rounds + 1):
         for k, v in o.items():
             if isinstance(v, float):
                 q.setdefault((o["format"], k), []).append(v)
-best_ns = lambda v: min(v) if v else None
-best_rate = lambda v: max(v) if v else None
+def ratio_cell(f, k, higher_is_better):
+    qa, ga = q.get((f, k)), g.get((f, k))
+    if not qa or not ga:
+        return None
+    rs = sorted((b / a) if not higher_is_better else (a / b) for a, b in zip(qa, ga))
+    return f"{med(rs):.2f}× ({rs[0]:.2f}–{rs[-1]:.2f})"
 cpu = json.load(open(f"{out}/quant-matvec-1.json"))["cpu"]
-print(f"quant ({backend}) vs ggml on {cpu}: best of {rounds} interleaved rounds (in cache), medians (out of cache)\n")
+print(f"quant ({backend}) vs ggml on {cpu}: medians over {rounds} interleaved rounds; ratio = median of per-round ratios (range)\n")
 print("| weight × activation | quant ns/row | ggml ns/row | ggml / quant |")
 print("|---|---|---|---|")
 for f in formats:
-    a, b = best_ns(q.get((f, "dot_ns_per_row"))), best_ns(g.get((f, "dot_ns_per_row")))
-    if a is None:
+    a, b = q.get((f, "dot_ns_per_row")), g.get((f, "dot_ns_per_row"))
+    if not a:
         continue
     name = f"{f} × {act[f]}" if act.get(f) else f
-    print(f"| {name} | {a:.0f} | {b:.0f} | {b / a:.2f}× |" if b else f"| {name} | {a:.0f} | — | |")
-print("\n| format | quant quantize v/ns | ggml quantize v/ns | ratio | quant dequantize v/ns | ggml dequantize v/ns | ratio |")
+    if b:
+        print(f"| {name} | {med(a):.0f} | {med(b):.0f} | {ratio_cell(f, 'dot_ns_per_row', False)} |")
+    else:
+        print(f"| {name} | {med(a):.0f} | — | |")
+print("\n| format | quant quantize v/ns | ggml quantize v/ns | quant / ggml | quant dequantize v/ns | ggml dequantize v/ns | quant / ggml |")
 print("|---|---|---|---|---|---|---|")
 for f in formats:
     cells = []
     for k in ("quantize_values_per_ns", "dequantize_values_per_ns"):
-        a, b = best_rate(q.get((f, k))), best_rate(g.get((f, k)))
+        a, b = q.get((f, k)), g.get((f, k))
         if a and b:
-            cells += [f"{a:.2f}", f"{b:.2f}", f"{a / b:.2f}×"]
+            cells += [f"{med(a):.2f}", f"{med(b):.2f}", ratio_cell(f, k, True)]
         elif a:
-            cells += [f"{a:.2f}", "—", ""]
+            cells += [f"{med(a):.2f}", "—", ""]
         else:
             cells += ["", "", ""]
     if any(cells):
