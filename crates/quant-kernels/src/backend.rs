@@ -124,6 +124,14 @@ pub trait Backend: Send + Sync + 'static {
         a.map(|a| self.dot_q4k_q8k(w, a))
     }
 
+    /// Four-row [`dot_q5k_q8k`](Backend::dot_q5k_q8k) (see [`dot4_q4_0_q8_0`](Backend::dot4_q4_0_q8_0)).
+    ///
+    /// # Panics
+    /// If a row holds a different number of values than `w`.
+    fn dot4_q5k_q8k(&self, w: &[BlockQ5K], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
+        a.map(|a| self.dot_q5k_q8k(w, a))
+    }
+
     /// Four-row [`dot_q6k_q8k`](Backend::dot_q6k_q8k) (see [`dot4_q4_0_q8_0`](Backend::dot4_q4_0_q8_0)).
     ///
     /// # Panics

@@ -120,7 +120,7 @@ weight! {
     BlockQ2K, BlockQ8K => dot_q2k_q8k;
     BlockQ3K, BlockQ8K => dot_q3k_q8k;
     BlockQ4K, BlockQ8K => dot_q4k_q8k, dot4_q4k_q8k;
-    BlockQ5K, BlockQ8K => dot_q5k_q8k;
+    BlockQ5K, BlockQ8K => dot_q5k_q8k, dot4_q5k_q8k;
     BlockQ6K, BlockQ8K => dot_q6k_q8k, dot4_q6k_q8k;
     BlockQ8K, BlockQ8K => dot_q8k_q8k;
     BlockIq4Nl, BlockQ8_0 => dot_iq4nl_q8_0, dot4_iq4nl_q8_0;

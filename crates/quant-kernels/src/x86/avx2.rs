@@ -485,6 +485,7 @@ impl Backend for Avx2 {
     dot4_method!(dot4_iq4nl_q8_0, dot_iq4nl_q8_0, BlockIq4Nl, BlockQ8_0);
     dot4_method!(dot4_mxfp4_q8_0, dot_mxfp4_q8_0, BlockMxfp4, BlockQ8_0);
     dot4_method!(dot4_q4k_q8k, dot_q4k_q8k, BlockQ4K, BlockQ8K);
+    dot4_method!(dot4_q5k_q8k, dot_q5k_q8k, BlockQ5K, BlockQ8K);
     dot4_method!(dot4_q6k_q8k, dot_q6k_q8k, BlockQ6K, BlockQ8K);
     dot_method!(dot_q2k_q8k, BlockQ2K, BlockQ8K);
     dot_method!(dot_q3k_q8k, BlockQ3K, BlockQ8K);

@@ -396,6 +396,7 @@ dot32_entries! {
     dot_mxfp4_q8_0, dot4_mxfp4_q8_0, mxfp4_n, BlockMxfp4, BlockQ8_0;
     dot_q4k_q8k, dot4_q4k_q8k, q4k_n, BlockQ4K, BlockQ8K;
     dot_q6k_q8k, dot4_q6k_q8k, q6k_n, BlockQ6K, BlockQ8K;
+    dot_q5k_q8k, dot4_q5k_q8k, q5k_n, BlockQ5K, BlockQ8K;
 }
 
 /// NVFP4 · Q8_0: one NVFP4 block (4 sub-blocks of 16) against two Q8_0 blocks. Each 32-byte
@@ -544,21 +545,6 @@ pub(super) fn dot_q3k_q8k(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
     hsum_ps(acc)
 }
 
-/// Scales (both lanes, 8 i16) and the `Σ m·bsum` partial sums of a Q4_K/Q5_K super-block.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn k4_scales_mins(scales: &[u8; 12], bsums: &[i16; 16]) -> (__m256i, __m256i) {
-    let sm = words_to_bytes(unpack_k4_scales(scales));
-    let v = ld128(&sm);
-    // Mins duplicated per pair of 16-value sums: [m0, m0, m1, m1, …].
-    let dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-    let mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(v, dup));
-    // i16×i16 products summed in pairs to i32: exact for any bsums (|m| ≤ 63).
-    let summs = _mm256_madd_epi16(mins, ld256_i16(bsums));
-    let sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(v));
-    (sc, summs)
-}
-
 /// Q4_K · Q8_K: `d·Σ sc·Σ q·y − dmin·Σ m·bsum`, `q ∈ [0, 15]`, `sc, m ∈ [0, 63]`.
 /// Q4_K · Q8_K on `N` activation rows; row `i` performs exactly the one-row operations (the
 /// integer lanes are exact sums, the float steps are the same), so the results are equal bit for
@@ -611,20 +597,29 @@ fn q4k_n<const N: usize>(w: &[BlockQ4K], a: [&[BlockQ8K]; N]) -> [f32; N] {
     core::array::from_fn(|i| hsum_ps(acc[i]) - hsum_ps(accm[i]))
 }
 
-/// Q5_K · Q8_K: as Q4_K with a fifth bit, `q ∈ [0, 31]`.
+/// Q5_K · Q8_K on `N` activation rows: as Q4_K with a fifth bit, `q ∈ [0, 31]` (bit-identical
+/// per row to the one-row call; each weight block unpacked once for the `N` rows).
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_q5k_q8k(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
-    assert_eq!(w.len(), a.len(), "dot_q5k_q8k: rows differ in length");
+fn q5k_n<const N: usize>(w: &[BlockQ5K], a: [&[BlockQ8K]; N]) -> [f32; N] {
+    for r in &a {
+        assert_eq!(w.len(), r.len(), "dot_q5k_q8k: rows differ in length");
+    }
     let masks = ScaleMasks::new();
     let m4 = _mm256_set1_epi8(0x0F);
     let m16 = _mm256_set1_epi8(0x10);
-    let mut acc = _mm256_setzero_ps();
-    let mut accm = _mm256_setzero_ps();
-    for (x, y) in w.iter().zip(a) {
-        let (sc, summs) = k4_scales_mins(&x.scales, &y.bsums);
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut accm = [_mm256_setzero_ps(); N];
+    for (k, x) in w.iter().enumerate() {
+        let sm = words_to_bytes(unpack_k4_scales(&x.scales));
+        let v = ld128(&sm);
+        // Mins duplicated per pair of 16-value sums: [m0, m0, m1, m1, …].
+        let dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+        let mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(v, dup));
+        let sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(v));
         let qh = ld256(&x.qh);
-        let mut isum0 = _mm256_setzero_si256();
-        let mut isum1 = _mm256_setzero_si256();
+        let mut isum0 = [_mm256_setzero_si256(); N];
+        let mut isum1 = [_mm256_setzero_si256(); N];
         for j in 0..4 {
             let q = ld256(arr(&x.qs, 32 * j));
             let b0 = _mm256_set1_epi8((1u8 << (2 * j)) as i8);
@@ -633,20 +628,29 @@ pub(super) fn dot_q5k_q8k(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
             let h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b1), b1), m16);
             let lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
             let hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q), m4), h1);
-            // Pair sums q·y ∈ ±2·31·128: no saturation. Per super-block |Σ sc·q·y| ≤
-            // 256·63·31·128 < 2^31.
-            let p0 = _mm256_maddubs_epi16(lo, ld256_i8(arr(&y.qs, 64 * j)));
-            let p1 = _mm256_maddubs_epi16(hi, ld256_i8(arr(&y.qs, 64 * j + 32)));
             let s0 = _mm256_shuffle_epi8(sc, masks.splat[2 * j]);
             let s1 = _mm256_shuffle_epi8(sc, masks.splat[2 * j + 1]);
-            isum0 = _mm256_add_epi32(isum0, _mm256_madd_epi16(p0, s0));
-            isum1 = _mm256_add_epi32(isum1, _mm256_madd_epi16(p1, s1));
+            for i in 0..N {
+                let y = &a[i][k];
+                // Pair sums q·y ∈ ±2·31·128: no saturation. Per super-block |Σ sc·q·y| ≤
+                // 256·63·31·128 < 2^31.
+                let p0 = _mm256_maddubs_epi16(lo, ld256_i8(arr(&y.qs, 64 * j)));
+                let p1 = _mm256_maddubs_epi16(hi, ld256_i8(arr(&y.qs, 64 * j + 32)));
+                isum0[i] = _mm256_add_epi32(isum0[i], _mm256_madd_epi16(p0, s0));
+                isum1[i] = _mm256_add_epi32(isum1[i], _mm256_madd_epi16(p1, s1));
+            }
         }
-        let yd = y.d;
-        acc = fma_splat(acc, f16_splat(x.d), yd, _mm256_add_epi32(isum0, isum1));
-        accm = fma_splat(accm, f16_splat(x.dmin), yd, summs);
+        let (d, dmin) = (f16_splat(x.d), f16_splat(x.dmin));
+        for i in 0..N {
+            let y = &a[i][k];
+            // i16×i16 products summed in pairs to i32: exact for any bsums (|m| ≤ 63).
+            let summs = _mm256_madd_epi16(mins, ld256_i16(&y.bsums));
+            let isum = _mm256_add_epi32(isum0[i], isum1[i]);
+            acc[i] = fma_splat(acc[i], d, y.d, isum);
+            accm[i] = fma_splat(accm[i], dmin, y.d, summs);
+        }
     }
-    hsum_ps(acc) - hsum_ps(accm)
+    core::array::from_fn(|i| hsum_ps(acc[i]) - hsum_ps(accm[i]))
 }
 
 /// Q6_K · Q8_K: `d·Σ sc·Σ (q − 32)·y`, `q ∈ [0, 63]`, `sc` any i8.
