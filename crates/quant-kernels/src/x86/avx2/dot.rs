@@ -546,21 +546,30 @@ pub(super) fn dot_q3k_q8k(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
 }
 
 /// Q4_K · Q8_K: `d·Σ sc·Σ q·y − dmin·Σ m·bsum`, `q ∈ [0, 15]`, `sc, m ∈ [0, 63]`.
-/// Q4_K · Q8_K on `N` activation rows; row `i` performs exactly the one-row operations (the
-/// integer lanes are exact sums, the float steps are the same), so the results are equal bit for
-/// bit, and each weight block's nibbles and scales are unpacked once for the `N` rows.
+/// The super-block loop shared by Q4_K and Q5_K on `N` activation rows.
+///
+/// `head(x)` gives the block's packed 6-bit scales/mins, `d` and `dmin`; `quants(x, j)` the
+/// unsigned quants of values `64j..64j+32` and `64j+32..64j+64` (`q ∈ [0, 31]`). Row `i`
+/// performs exactly the one-row operations (the integer lanes are exact sums, the float steps
+/// are the same), so the results are equal bit for bit, and each weight block's quants and
+/// scales are unpacked once for the `N` rows.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4k_n<const N: usize>(w: &[BlockQ4K], a: [&[BlockQ8K]; N]) -> [f32; N] {
+fn k4_n<B, const N: usize>(
+    w: &[B],
+    a: [&[BlockQ8K]; N],
+    head: impl Fn(&B) -> (&[u8; 12], f16, f16),
+    quants: impl Fn(&B, usize) -> (__m256i, __m256i),
+) -> [f32; N] {
     for r in &a {
-        assert_eq!(w.len(), r.len(), "dot_q4k_q8k: rows differ in length");
+        assert_eq!(w.len(), r.len(), "K-quant dot: rows differ in length");
     }
     let masks = ScaleMasks::new();
-    let m4 = _mm256_set1_epi8(0x0F);
     let mut acc = [_mm256_setzero_ps(); N];
     let mut accm = [_mm256_setzero_ps(); N];
     for (k, x) in w.iter().enumerate() {
-        let sm = words_to_bytes(unpack_k4_scales(&x.scales));
+        let (scales, d, dmin) = head(x);
+        let sm = words_to_bytes(unpack_k4_scales(scales));
         let v = ld128(&sm);
         // Mins duplicated per pair of 16-value sums: [m0, m0, m1, m1, …].
         let dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
@@ -569,65 +578,7 @@ fn q4k_n<const N: usize>(w: &[BlockQ4K], a: [&[BlockQ8K]; N]) -> [f32; N] {
         let mut isum0 = [_mm256_setzero_si256(); N];
         let mut isum1 = [_mm256_setzero_si256(); N];
         for j in 0..4 {
-            let q = ld256(arr(&x.qs, 32 * j));
-            let lo = _mm256_and_si256(q, m4);
-            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
-            let s0 = _mm256_shuffle_epi8(sc, masks.splat[2 * j]);
-            let s1 = _mm256_shuffle_epi8(sc, masks.splat[2 * j + 1]);
-            for i in 0..N {
-                let y = &a[i][k];
-                // Pair sums q·y ∈ ±2·15·128: no saturation. Per super-block |Σ sc·q·y| ≤
-                // 256·63·15·128 < 2^31.
-                let p0 = _mm256_maddubs_epi16(lo, ld256_i8(arr(&y.qs, 64 * j)));
-                let p1 = _mm256_maddubs_epi16(hi, ld256_i8(arr(&y.qs, 64 * j + 32)));
-                isum0[i] = _mm256_add_epi32(isum0[i], _mm256_madd_epi16(p0, s0));
-                isum1[i] = _mm256_add_epi32(isum1[i], _mm256_madd_epi16(p1, s1));
-            }
-        }
-        let (d, dmin) = (f16_splat(x.d), f16_splat(x.dmin));
-        for i in 0..N {
-            let y = &a[i][k];
-            // i16×i16 products summed in pairs to i32: exact for any bsums (|m| ≤ 63).
-            let summs = _mm256_madd_epi16(mins, ld256_i16(&y.bsums));
-            let isum = _mm256_add_epi32(isum0[i], isum1[i]);
-            acc[i] = fma_splat(acc[i], d, y.d, isum);
-            accm[i] = fma_splat(accm[i], dmin, y.d, summs);
-        }
-    }
-    core::array::from_fn(|i| hsum_ps(acc[i]) - hsum_ps(accm[i]))
-}
-
-/// Q5_K · Q8_K on `N` activation rows: as Q4_K with a fifth bit, `q ∈ [0, 31]` (bit-identical
-/// per row to the one-row call; each weight block unpacked once for the `N` rows).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn q5k_n<const N: usize>(w: &[BlockQ5K], a: [&[BlockQ8K]; N]) -> [f32; N] {
-    for r in &a {
-        assert_eq!(w.len(), r.len(), "dot_q5k_q8k: rows differ in length");
-    }
-    let masks = ScaleMasks::new();
-    let m4 = _mm256_set1_epi8(0x0F);
-    let m16 = _mm256_set1_epi8(0x10);
-    let mut acc = [_mm256_setzero_ps(); N];
-    let mut accm = [_mm256_setzero_ps(); N];
-    for (k, x) in w.iter().enumerate() {
-        let sm = words_to_bytes(unpack_k4_scales(&x.scales));
-        let v = ld128(&sm);
-        // Mins duplicated per pair of 16-value sums: [m0, m0, m1, m1, …].
-        let dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-        let mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(v, dup));
-        let sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(v));
-        let qh = ld256(&x.qh);
-        let mut isum0 = [_mm256_setzero_si256(); N];
-        let mut isum1 = [_mm256_setzero_si256(); N];
-        for j in 0..4 {
-            let q = ld256(arr(&x.qs, 32 * j));
-            let b0 = _mm256_set1_epi8((1u8 << (2 * j)) as i8);
-            let b1 = _mm256_set1_epi8((2u8 << (2 * j)) as i8);
-            let h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b0), b0), m16);
-            let h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b1), b1), m16);
-            let lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
-            let hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q), m4), h1);
+            let (lo, hi) = quants(x, j);
             let s0 = _mm256_shuffle_epi8(sc, masks.splat[2 * j]);
             let s1 = _mm256_shuffle_epi8(sc, masks.splat[2 * j + 1]);
             for i in 0..N {
@@ -640,7 +591,7 @@ fn q5k_n<const N: usize>(w: &[BlockQ5K], a: [&[BlockQ8K]; N]) -> [f32; N] {
                 isum1[i] = _mm256_add_epi32(isum1[i], _mm256_madd_epi16(p1, s1));
             }
         }
-        let (d, dmin) = (f16_splat(x.d), f16_splat(x.dmin));
+        let (d, dmin) = (f16_splat(d), f16_splat(dmin));
         for i in 0..N {
             let y = &a[i][k];
             // i16×i16 products summed in pairs to i32: exact for any bsums (|m| ≤ 63).
@@ -651,6 +602,48 @@ fn q5k_n<const N: usize>(w: &[BlockQ5K], a: [&[BlockQ8K]; N]) -> [f32; N] {
         }
     }
     core::array::from_fn(|i| hsum_ps(acc[i]) - hsum_ps(accm[i]))
+}
+
+/// Q4_K · Q8_K on `N` activation rows: `q ∈ [0, 15]`, the two nibbles of each byte.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4k_n<const N: usize>(w: &[BlockQ4K], a: [&[BlockQ8K]; N]) -> [f32; N] {
+    let m4 = _mm256_set1_epi8(0x0F);
+    k4_n(
+        w,
+        a,
+        |x| (&x.scales, x.d, x.dmin),
+        |x, j| {
+            let q = ld256(arr(&x.qs, 32 * j));
+            let lo = _mm256_and_si256(q, m4);
+            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
+            (lo, hi)
+        },
+    )
+}
+
+/// Q5_K · Q8_K on `N` activation rows: as Q4_K with a fifth bit from `qh`, `q ∈ [0, 31]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q5k_n<const N: usize>(w: &[BlockQ5K], a: [&[BlockQ8K]; N]) -> [f32; N] {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let m16 = _mm256_set1_epi8(0x10);
+    k4_n(
+        w,
+        a,
+        |x| (&x.scales, x.d, x.dmin),
+        |x, j| {
+            let qh = ld256(&x.qh);
+            let q = ld256(arr(&x.qs, 32 * j));
+            let b0 = _mm256_set1_epi8((1u8 << (2 * j)) as i8);
+            let b1 = _mm256_set1_epi8((2u8 << (2 * j)) as i8);
+            let h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b0), b0), m16);
+            let h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b1), b1), m16);
+            let lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
+            let hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q), m4), h1);
+            (lo, hi)
+        },
+    )
 }
 
 /// Q6_K · Q8_K: `d·Σ sc·Σ (q − 32)·y`, `q ∈ [0, 63]`, `sc` any i8.
